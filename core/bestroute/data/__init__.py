@@ -1,0 +1,1 @@
+"""Outcome data: the dataset format, importers, collection store and label building."""

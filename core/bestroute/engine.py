@@ -1,0 +1,233 @@
+"""BestRoute: route a query to an arm, sample n responses concurrently, keep the best."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bestroute._sync import run_sync
+from bestroute.backends.base import supports_native_n
+from bestroute.cost import candidate_counter, estimate_arm_cost
+from bestroute.errors import (
+    AllArmsFailedError,
+    ArmMismatchError,
+    ConfigurationError,
+    InvalidQueryError,
+)
+from bestroute.policy import ThresholdPolicy
+from bestroute.pool import Arm, Pool
+from bestroute.router.base import Router
+from bestroute.scoring.base import Scorer, select_best
+from bestroute.trace import Attempt, Decision, Trace
+from bestroute.types import Messages, Sample, conversation_text, last_user_text
+
+logger = logging.getLogger(__name__)
+
+QueryMode = Literal["last_user", "conversation"]
+
+
+@dataclass(slots=True)
+class Result:
+    """The chosen response and the trace of how it was chosen."""
+
+    text: str
+    sample: Sample
+    trace: Trace
+
+    @property
+    def arm(self) -> Arm:
+        final = self.trace.final
+        assert final is not None  # a Result only exists for a successful attempt
+        return final.arm
+
+
+class BestRoute:
+    """The BEST-Route engine over a pool, a router, a scorer and a threshold policy.
+
+    ``query_mode`` picks what the router reads: the conversation's last user turn (default)
+    or the whole conversation. ``sample_timeout_s`` bounds each sampling call; a call that
+    times out counts as a failed sample.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        router: Router,
+        scorer: Scorer | None = None,
+        policy: ThresholdPolicy | None = None,
+        *,
+        query_mode: QueryMode = "last_user",
+        sample_timeout_s: float | None = None,
+    ) -> None:
+        if set(router.arms) != set(pool.router_arms):
+            raise ArmMismatchError(
+                "the router was trained for arms "
+                f"{sorted(a.key for a in router.arms)} but the pool offers "
+                f"{sorted(a.key for a in pool.router_arms)}; retrain the router for this pool or "
+                "build the pool with the same candidates and max_n"
+            )
+        if scorer is None and any(arm.n > 1 for arm in pool.router_arms):
+            raise ConfigurationError(
+                "arms with n > 1 need a scorer to pick the best response: pass scorer=... "
+                "(a RewardModelScorer or VerifierScorer) or build the pool with max_n=1"
+            )
+        if query_mode not in ("last_user", "conversation"):
+            raise ConfigurationError(
+                f"query_mode must be 'last_user' or 'conversation', not {query_mode!r}"
+            )
+        self.pool = pool
+        self.router = router
+        self.scorer = scorer
+        self.policy = policy or ThresholdPolicy()
+        self.query_mode: QueryMode = query_mode
+        self.sample_timeout_s = sample_timeout_s
+
+    # ----------------------------------------------------------------- routing
+    def query_text(self, messages: Messages | str) -> str:
+        """The text the router reads for ``messages``, per ``query_mode``."""
+        if not isinstance(messages, str) and not isinstance(messages, Sequence):
+            raise InvalidQueryError(
+                f"messages must be a string or a list of messages, got {type(messages).__name__}"
+            )
+        text = (
+            last_user_text(messages)
+            if self.query_mode == "last_user"
+            else conversation_text(messages)
+        )
+        if not text.strip():
+            raise InvalidQueryError("the query is empty: give at least one non-empty user message")
+        return text
+
+    async def aroute(self, messages: Messages | str, *, query: str | None = None) -> Decision:
+        """Decide the arm for one query without sampling."""
+        return await asyncio.to_thread(self.route, messages, query=query)
+
+    def route(self, messages: Messages | str, *, query: str | None = None) -> Decision:
+        """Decide the arm for one query without sampling."""
+        query = query if query is not None else self.query_text(messages)
+        started = time.perf_counter()
+        row = self.router.predict([query])[0]
+        probabilities: dict[Arm, float] = {
+            arm: float(p) for arm, p in zip(self.router.arms, row, strict=True)
+        }
+        prompt = messages if isinstance(messages, str) else conversation_text(messages)
+        input_tokens = {
+            name: candidate_counter(c).count(prompt) for name, c in self.pool.candidates.items()
+        }
+        costs = {arm: self._estimate(arm, input_tokens[arm.model]) for arm in self.pool.arms}
+        plan = self.policy.plan(probabilities, costs, self.pool.reference_arm)
+        latency = time.perf_counter() - started
+        return Decision(
+            query=query,
+            arm=plan[0],
+            plan=plan,
+            probabilities={arm.key: p for arm, p in probabilities.items()},
+            estimated_costs={arm.key: c for arm, c in costs.items()},
+            input_tokens=input_tokens[plan[0].model],
+            routing_latency_s=latency,
+        )
+
+    def _estimate(self, arm: Arm, input_tokens: int) -> float:
+        candidate = self.pool.candidate(arm.model)
+        calls = 1 if supports_native_n(candidate.backend) else arm.n
+        return estimate_arm_cost(candidate, arm, input_tokens, calls=calls)
+
+    # ---------------------------------------------------------------- sampling
+    async def arun(
+        self, messages: Messages | str, *, query: str | None = None, **params: Any
+    ) -> Result:
+        """Route, sample, score and select; fall back along the plan when an arm fails."""
+        decision = await self.aroute(messages, query=query)
+        return await self.aexecute(decision, messages, **params)
+
+    def run(self, messages: Messages | str, *, query: str | None = None, **params: Any) -> Result:
+        """Synchronous :meth:`arun`."""
+        return run_sync(self.arun(messages, query=query, **params))
+
+    async def aexecute(self, decision: Decision, messages: Messages | str, **params: Any) -> Result:
+        """Sample along ``decision.plan`` until one arm returns at least one response."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        trace = Trace(decision)
+        for arm in decision.plan:
+            attempt = await self._attempt(arm, decision.query, messages, params)
+            trace.attempts.append(attempt)
+            if attempt.succeeded:
+                assert attempt.selected is not None
+                sample = attempt.samples[attempt.selected]
+                return Result(sample.text, sample, trace)
+            logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
+        raise AllArmsFailedError(
+            "every arm failed: "
+            + " | ".join(
+                f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts
+            ),
+            trace,
+        )
+
+    async def _attempt(
+        self, arm: Arm, query: str, messages: Messages, params: dict[str, Any]
+    ) -> Attempt:
+        attempt = Attempt(arm)
+        candidate = self.pool.candidate(arm.model)
+        backend = candidate.backend
+        if backend is None:
+            attempt.errors.append(f"candidate {arm.model!r} has no backend")
+            return attempt
+        native = supports_native_n(backend)
+        if native:
+            calls = [backend.agenerate(messages, arm.n, **params)]
+        else:
+            calls = [backend.agenerate(messages, 1, **params) for _ in range(arm.n)]
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(self._bounded(call) for call in calls), return_exceptions=True
+        )
+        attempt.sampling_latency_s = time.perf_counter() - started
+        for result in results:
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                attempt.errors.append(_describe(result))
+                continue
+            if not result:
+                attempt.errors.append("the backend returned no samples")
+                continue
+            attempt.calls += 1
+            attempt.input_tokens += result[0].input_tokens
+            attempt.output_tokens += sum(s.output_tokens for s in result)
+            attempt.samples.extend(result)
+        attempt.cost = candidate.cost(attempt.input_tokens, attempt.output_tokens)
+        if attempt.samples:
+            await self._select(attempt, query)
+        return attempt
+
+    async def _bounded(self, call: Any) -> list[Sample]:
+        if self.sample_timeout_s is None:
+            return list(await call)
+        return list(await asyncio.wait_for(call, timeout=self.sample_timeout_s))
+
+    async def _select(self, attempt: Attempt, query: str) -> None:
+        if len(attempt.samples) == 1 or self.scorer is None:
+            attempt.selected = 0
+            return
+        started = time.perf_counter()
+        try:
+            texts = [s.text for s in attempt.samples]
+            attempt.scores = await asyncio.to_thread(self.scorer.score, query, texts)
+            attempt.selected = select_best(attempt.scores)
+        except Exception as error:  # a broken scorer degrades to the first sample
+            logger.warning("scorer failed (%s); keeping the first sample", error)
+            attempt.errors.append(f"scorer: {_describe(error)}")
+            attempt.selected = 0
+        attempt.scoring_latency_s = time.perf_counter() - started
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return "TimeoutError: the sample did not arrive in time"
+    return f"{type(error).__name__}: {error}"

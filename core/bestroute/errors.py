@@ -1,0 +1,44 @@
+"""Exception classes: every failure the library raises names what to do about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BestRouteError(Exception):
+    """Base class of every error raised by bestroute."""
+
+
+class ConfigurationError(BestRouteError, ValueError):
+    """A pool, policy or engine was configured inconsistently."""
+
+
+class InvalidQueryError(BestRouteError, ValueError):
+    """The input to route or run cannot be understood (empty, wrong type)."""
+
+
+class ModelNotFoundError(BestRouteError, FileNotFoundError):
+    """A local model (encoder, LLM, tokenizer) is not installed or not at the given path."""
+
+
+class CheckpointError(BestRouteError):
+    """A router or reward-model checkpoint is missing, corrupt or of an unknown version."""
+
+
+class ArmMismatchError(CheckpointError):
+    """A router checkpoint was trained for arms that differ from the pool's arms."""
+
+
+class DataFormatError(BestRouteError, ValueError):
+    """An outcome dataset or import file has bad records; the message names the line."""
+
+
+class AllArmsFailedError(BestRouteError, RuntimeError):
+    """Every arm tried (chosen, fallbacks and the reference) failed to return a sample.
+
+    ``trace`` holds the partial trace, including each arm's error.
+    """
+
+    def __init__(self, message: str, trace: Any = None) -> None:
+        super().__init__(message)
+        self.trace = trace
