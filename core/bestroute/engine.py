@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from bestroute.pool import Arm, Pool
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
 from bestroute.trace import Attempt, Decision, Trace
-from bestroute.types import Messages, Sample, conversation_text, last_user_text
+from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,103 @@ class BestRoute:
             trace,
         )
 
+    # --------------------------------------------------------------- streaming
+    async def astream(
+        self, messages: Messages | str, *, query: str | None = None, **params: Any
+    ) -> AsyncIterator[SampleChunk | Result]:
+        """Route, then stream: chunks as they come when the arm has n = 1 and its backend
+        streams; otherwise the selected response as one chunk after selection. The last item
+        is the :class:`Result`. An arm that fails before its first chunk falls back along the
+        plan; a failure after chunks were sent raises :class:`AllArmsFailedError`.
+        """
+        decision = await self.aroute(messages, query=query)
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        trace = Trace(decision)
+        for arm in decision.plan:
+            backend = self.pool.candidate(arm.model).backend
+            if arm.n == 1 and callable(getattr(backend, "astream", None)):
+                attempt = Attempt(arm)
+                trace.attempts.append(attempt)
+                sample: Sample | None = None
+                sent = False
+                started = time.perf_counter()
+                try:
+                    async for item in self._stream_one(arm, messages, params):
+                        if isinstance(item, Sample):
+                            sample = item
+                        else:
+                            sent = True
+                            yield item
+                except Exception as error:
+                    attempt.errors.append(_describe(error))
+                    if sent:
+                        raise AllArmsFailedError(
+                            f"arm {arm.key} failed mid-stream: {_describe(error)}", trace
+                        ) from error
+                    logger.warning(
+                        "arm %s failed before streaming (%s); falling back", arm.key, error
+                    )
+                    continue
+                attempt.sampling_latency_s = time.perf_counter() - started
+                assert sample is not None
+                self._record(attempt, [[sample]])
+                attempt.selected = 0
+                yield Result(sample.text, sample, trace)
+                return
+            attempt = await self._attempt(arm, decision.query, messages, params)
+            trace.attempts.append(attempt)
+            if attempt.succeeded:
+                assert attempt.selected is not None
+                chosen = attempt.samples[attempt.selected]
+                yield SampleChunk(chosen.text, chosen.message)
+                yield Result(chosen.text, chosen, trace)
+                return
+            logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
+        raise AllArmsFailedError(
+            "every arm failed: "
+            + " | ".join(
+                f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts
+            ),
+            trace,
+        )
+
+    async def _stream_one(
+        self, arm: Arm, messages: Messages, params: dict[str, Any]
+    ) -> AsyncIterator[SampleChunk | Sample]:
+        """One streamed response; ends with a complete Sample (assembled if the backend has none)."""
+        candidate = self.pool.candidate(arm.model)
+        backend: Any = candidate.backend
+        started = time.perf_counter()
+        texts: list[str] = []
+        final: Sample | None = None
+        async for item in backend.astream(messages, **params):
+            if isinstance(item, Sample):
+                final = item
+            else:
+                texts.append(item.text)
+                yield item
+        if final is None:
+            counter = candidate_counter(candidate)
+            text = "".join(texts)
+            final = Sample(
+                text,
+                counter.count(conversation_text(messages)),
+                counter.count(text),
+                time.perf_counter() - started,
+            )
+        yield final
+
+    def _record(self, attempt: Attempt, results: Sequence[Sequence[Sample]]) -> None:
+        """Add the samples of successful calls to ``attempt`` and bill them."""
+        candidate = self.pool.candidate(attempt.arm.model)
+        for result in results:
+            attempt.calls += 1
+            attempt.input_tokens += result[0].input_tokens
+            attempt.output_tokens += sum(s.output_tokens for s in result)
+            attempt.samples.extend(result)
+        attempt.cost = candidate.cost(attempt.input_tokens, attempt.output_tokens)
+
     async def _attempt(
         self, arm: Arm, query: str, messages: Messages, params: dict[str, Any]
     ) -> Attempt:
@@ -188,20 +285,17 @@ class BestRoute:
             *(self._bounded(call) for call in calls), return_exceptions=True
         )
         attempt.sampling_latency_s = time.perf_counter() - started
+        successes: list[list[Sample]] = []
         for result in results:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 attempt.errors.append(_describe(result))
-                continue
-            if not result:
+            elif not result:
                 attempt.errors.append("the backend returned no samples")
-                continue
-            attempt.calls += 1
-            attempt.input_tokens += result[0].input_tokens
-            attempt.output_tokens += sum(s.output_tokens for s in result)
-            attempt.samples.extend(result)
-        attempt.cost = candidate.cost(attempt.input_tokens, attempt.output_tokens)
+            else:
+                successes.append(result)
+        self._record(attempt, successes)
         if attempt.samples:
             await self._select(attempt, query)
         return attempt

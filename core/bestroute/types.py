@@ -29,6 +29,14 @@ class Sample:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SampleChunk:
+    """A piece of a response while it streams: the text delta and the backend's native chunk."""
+
+    text: str
+    message: Any = None
+
+
 def last_user_text(messages: Messages | str) -> str:
     """Return the text of the conversation's last user turn (the default routing query).
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
-from bestroute.types import Messages, Sample
+from bestroute.types import Messages, Sample, SampleChunk
 
 
 @runtime_checkable
@@ -20,6 +21,17 @@ class Backend(Protocol):
     supports_n: bool
 
     async def agenerate(self, messages: Messages, n: int = 1, **params: Any) -> list[Sample]: ...
+
+
+@runtime_checkable
+class StreamingBackend(Backend, Protocol):
+    """A backend that can also stream one response as it is generated.
+
+    ``astream`` yields :class:`SampleChunk` deltas and, last, may yield the complete
+    :class:`Sample` (with its token counts); when it does not, the engine assembles one.
+    """
+
+    def astream(self, messages: Messages, **params: Any) -> AsyncIterator[SampleChunk | Sample]: ...
 
 
 def supports_native_n(backend: object) -> bool:
