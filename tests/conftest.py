@@ -19,5 +19,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def shared_data() -> Path:
     """``../shared/data`` beside the repo; tests that need it skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"public routing data not found at {SHARED_DATA} (see the README's Data section)")
+        pytest.skip(
+            f"public routing data not found at {SHARED_DATA} (see the README's Data section)"
+        )
     return SHARED_DATA
