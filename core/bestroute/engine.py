@@ -218,7 +218,7 @@ class BestRoute:
             if attempt.succeeded:
                 assert attempt.selected is not None
                 chosen = attempt.samples[attempt.selected]
-                yield SampleChunk(chosen.text, chosen.message)
+                yield SampleChunk(chosen.text, chosen.message, selected=True)
                 yield Result(chosen.text, chosen, trace)
                 return
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))

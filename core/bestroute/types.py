@@ -31,10 +31,16 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class SampleChunk:
-    """A piece of a response while it streams: the text delta and the backend's native chunk."""
+    """A piece of a response while it streams: the text delta and the backend's native chunk.
+
+    ``selected`` is True for the single chunk that carries a whole selected response (an arm
+    with n > 1, or a backend that does not stream): its ``text`` is then the scoring text and
+    its ``message`` the backend's complete native response, so adapters can tell the two apart.
+    """
 
     text: str
     message: Any = None
+    selected: bool = False
 
 
 def last_user_text(messages: Messages | str) -> str:
