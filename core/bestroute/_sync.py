@@ -13,7 +13,7 @@ import concurrent.futures
 import contextvars
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -30,7 +30,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(context.run, asyncio.run, coroutine).result()
 
 
-def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Generator[T, None, None]:
     """Yield the items of the async iterator ``make_iterator()`` as they are produced.
 
     A worker thread runs the iterator on its own loop and hands items over a queue. Errors are
