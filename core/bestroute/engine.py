@@ -243,8 +243,9 @@ class BestRoute:
             if isinstance(item, Sample):
                 final = item
             else:
-                texts.append(item.text)
-                yield item
+                chunk = SampleChunk(item) if isinstance(item, str) else item
+                texts.append(chunk.text)
+                yield chunk
         if final is None:
             counter = candidate_counter(candidate)
             text = "".join(texts)

@@ -27,11 +27,12 @@ class Backend(Protocol):
 class StreamingBackend(Backend, Protocol):
     """A backend that can also stream one response as it is generated.
 
-    ``astream`` yields :class:`SampleChunk` deltas and, last, may yield the complete
-    :class:`Sample` (with its token counts); when it does not, the engine assembles one.
+    ``astream`` yields :class:`SampleChunk` deltas (or plain ``str`` deltas) and, last, may yield
+    the complete :class:`Sample` (with its token counts); when it does not, the engine assembles
+    one with the candidate's token counter.
     """
 
-    def astream(self, messages: Messages, **params: Any) -> AsyncIterator[SampleChunk | Sample]: ...
+    def astream(self, messages: Messages, **params: Any) -> AsyncIterator[SampleChunk | Sample | str]: ...
 
 
 def supports_native_n(backend: object) -> bool:
