@@ -1,1 +1,50 @@
-"""Outcome data: the dataset format, importers, collection store and label building."""
+"""Outcome data: the dataset format, importers, collection store and label building.
+
+The submodules: :mod:`~bestroute.data.dataset` (format, load/save), :mod:`~bestroute.data.importers`
+(public formats, ``FORMAT:PATH`` specs), :mod:`~bestroute.data.merge` (joins by query text),
+:mod:`~bestroute.data.labels` (soft labels, expected quality and cost of arms),
+:mod:`~bestroute.data.store` and :mod:`~bestroute.data.collect` (resumable collection),
+:mod:`~bestroute.data.pool_config` (pool YAML files).
+"""
+
+from bestroute.data.dataset import (
+    CandidateOutcome,
+    DatasetValidationError,
+    OutcomeRecord,
+    OutcomeSample,
+    candidates_of,
+    common_candidates,
+    load_dataset,
+    max_samples,
+    save_dataset,
+)
+from bestroute.data.importers import FORMATS, load_source, load_sources
+from bestroute.data.labels import (
+    expected_cost,
+    expected_output_tokens,
+    expected_quality,
+    soft_labels,
+)
+from bestroute.data.merge import combine_records, merge_sources, normalize_query
+
+__all__ = [
+    "FORMATS",
+    "CandidateOutcome",
+    "DatasetValidationError",
+    "OutcomeRecord",
+    "OutcomeSample",
+    "candidates_of",
+    "combine_records",
+    "common_candidates",
+    "expected_cost",
+    "expected_output_tokens",
+    "expected_quality",
+    "load_dataset",
+    "load_source",
+    "load_sources",
+    "max_samples",
+    "merge_sources",
+    "normalize_query",
+    "save_dataset",
+    "soft_labels",
+]
