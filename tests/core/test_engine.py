@@ -1,0 +1,213 @@
+"""The engine with a real trained router, real async backends and real scorers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bestroute import (
+    AllArmsFailedError,
+    Arm,
+    ArmMismatchError,
+    BestRoute,
+    Candidate,
+    ConfigurationError,
+    FunctionBackend,
+    InvalidQueryError,
+    Pool,
+    Result,
+    ThresholdPolicy,
+    VerifierScorer,
+)
+from bestroute.encoder import Encoder
+from bestroute.router.network import RouterNet
+from bestroute.router.training import train_router
+from bestroute.types import SampleChunk
+
+EASY = [f"What is {a} plus {b}?" for a in range(2, 9) for b in range(3, 6)]
+HARD = [
+    "Prove that there are infinitely many primes of the form 4k+3.",
+    "Derive the closed form of the Fibonacci sequence with generating functions.",
+    "Explain the proof of the spectral theorem for compact self-adjoint operators.",
+    "Show that every finite integral domain is a field, with all details.",
+    "Prove the fundamental theorem of algebra using Liouville's theorem.",
+    "Derive the Black-Scholes equation from a replicating portfolio argument.",
+    "Prove that the halting problem is undecidable by diagonalisation.",
+]
+
+
+class Calculator:
+    """A real (if tiny) model: answers 'What is a plus b?' and counts its calls."""
+
+    def __init__(self, fail_on: set[int] | None = None, delay_on: dict[int, float] | None = None):
+        self.calls = 0
+        self.fail_on = fail_on or set()
+        self.delay_on = delay_on or {}
+
+    async def __call__(self, messages: Any, **params: Any) -> str:
+        self.calls += 1
+        call = self.calls
+        await asyncio.sleep(self.delay_on.get(call, 0.0))
+        if call in self.fail_on or "always" in self.fail_on:  # type: ignore[operator]
+            raise RuntimeError(f"backend down on call {call}")
+        numbers = [int(x) for x in re.findall(r"\d+", messages[-1]["content"])]
+        return f"The answer is {sum(numbers)}." if numbers else "I do not know."
+
+
+def correct(query: str, response: str) -> float:
+    numbers = [int(x) for x in re.findall(r"\d+", query)]
+    return float(str(sum(numbers)) in response)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder()
+
+
+def make_pool(*models: tuple[str, Any, float], max_n: int = 3) -> Pool:
+    candidates = [
+        Candidate(name, FunctionBackend(fn), price, price * 2) for name, fn, price in models
+    ]
+    return Pool(candidates, reference=models[-1][0], max_n=max_n)
+
+
+@pytest.fixture(scope="module")
+def router(encoder: Encoder) -> Iterator[RouterNet]:
+    arms = [Arm("small", n) for n in (1, 2, 3)]
+    labels = np.array([[0.9, 0.95, 0.99]] * len(EASY) + [[0.05, 0.1, 0.15]] * len(HARD))
+    trained, _ = train_router(
+        labels, arms, queries=EASY + HARD, encoder=encoder, val_fraction=0.2, seed=0, progress=False
+    )
+    yield trained
+
+
+def engine_for(
+    router: RouterNet, small: Calculator, reference: Calculator, **kwargs: Any
+) -> BestRoute:
+    pool = make_pool(("small", small, 0.1), ("ref", reference, 10.0))
+    return BestRoute(pool, router, VerifierScorer(correct), **kwargs)
+
+
+def test_cheapest_qualifying_arm_wins_and_hard_queries_go_to_the_reference(
+    router: RouterNet,
+) -> None:
+    engine = engine_for(router, Calculator(), Calculator(), policy=ThresholdPolicy(0.5))
+    easy = engine.route("What is 4 plus 7?")
+    hard = engine.route("Prove that every bounded monotone sequence of reals converges.")
+    assert easy.arm == Arm("small", 1)
+    assert easy.plan[-1] == Arm("ref", 1)
+    assert hard.arm == Arm("ref", 1) and hard.plan == [Arm("ref", 1)]
+    assert easy.probabilities["small@1"] > hard.probabilities["small@1"]
+
+
+def test_threshold_between_arm_probabilities_picks_the_cheapest_arm_above_it(
+    router: RouterNet,
+) -> None:
+    probe = engine_for(router, Calculator(), Calculator()).route("What is 3 plus 9?")
+    p1, p3 = probe.probabilities["small@1"], probe.probabilities["small@3"]
+    assert p3 > p1, "more samples should be at least as likely to match the reference"
+    engine = engine_for(router, Calculator(), Calculator(), policy=ThresholdPolicy((p1 + p3) / 2))
+    decision = engine.route("What is 3 plus 9?")
+    assert decision.arm.model == "small" and decision.arm.n > 1
+    assert decision.probabilities[decision.arm.key] >= (p1 + p3) / 2
+
+
+def test_result_trace_counts_every_sample_and_its_cost(router: RouterNet) -> None:
+    small = Calculator()
+    engine = engine_for(router, small, Calculator(), policy=ThresholdPolicy(0.0))
+    result = engine.run("What is 2 plus 3?")
+    assert result.text == "The answer is 5."
+    trace = result.trace.to_dict()
+    assert trace["arm"] == "small@1" and small.calls == 1
+    assert trace["input_tokens"] > 0 and trace["output_tokens"] > 0
+    assert trace["actual_cost"] == pytest.approx(
+        (trace["input_tokens"] * 0.1 + trace["output_tokens"] * 0.2) / 1e6
+    )
+    assert set(trace["latency_s"]) == {"routing", "sampling", "scoring"}
+
+
+def test_failing_sample_is_survived_and_the_rest_are_scored(router: RouterNet) -> None:
+    small = Calculator(fail_on={2})
+    engine = engine_for(router, small, Calculator())
+    decision = engine.route("What is 6 plus 4?")
+    decision.plan = [Arm("small", 3), Arm("ref", 1)]
+    result = asyncio.run(engine.aexecute(decision, "What is 6 plus 4?"))
+    attempt = result.trace.attempts[0]
+    assert len(attempt.samples) == 2 and attempt.calls == 2
+    assert attempt.errors == ["RuntimeError: backend down on call 2"]
+    assert attempt.scores == [1.0, 1.0] and result.text == "The answer is 10."
+
+
+def test_timed_out_sample_counts_as_failed(router: RouterNet) -> None:
+    small = Calculator(delay_on={1: 5.0})
+    engine = engine_for(router, small, Calculator(), sample_timeout_s=1.0)
+    decision = engine.route("What is 6 plus 4?")
+    decision.plan = [Arm("small", 2), Arm("ref", 1)]
+    result = asyncio.run(engine.aexecute(decision, "What is 6 plus 4?"))
+    attempt = result.trace.attempts[0]
+    assert len(attempt.samples) == 1
+    assert attempt.errors and attempt.errors[0].startswith("TimeoutError")
+
+
+def test_failing_arm_falls_back_to_the_next_arm_then_the_reference(router: RouterNet) -> None:
+    reference = Calculator()
+    engine = engine_for(
+        router, Calculator(fail_on={"always"}), reference, policy=ThresholdPolicy(0.0)
+    )  # type: ignore[arg-type]
+    result = engine.run("What is 5 plus 5?")
+    tried = [a.arm.key for a in result.trace.attempts]
+    assert tried == ["small@1", "small@2", "small@3", "ref@1"]
+    assert result.arm == Arm("ref", 1) and reference.calls == 1
+    assert result.trace.to_dict()["arm"] == "ref@1"
+
+
+def test_every_arm_failing_raises_with_the_trace(router: RouterNet) -> None:
+    engine = engine_for(
+        router,
+        Calculator(fail_on={"always"}),  # type: ignore[arg-type]
+        Calculator(fail_on={"always"}),  # type: ignore[arg-type]
+        policy=ThresholdPolicy(0.0),
+    )
+    with pytest.raises(AllArmsFailedError, match="every arm failed") as caught:
+        engine.run("What is 5 plus 5?")
+    assert len(caught.value.trace.attempts) == 4
+
+
+def test_failing_scorer_keeps_the_first_sample(router: RouterNet) -> None:
+    def broken(query: str, response: str) -> float:
+        raise ValueError("verifier crashed")
+
+    pool = make_pool(("small", Calculator(), 0.1), ("ref", Calculator(), 10.0))
+    engine = BestRoute(pool, router, VerifierScorer(broken), ThresholdPolicy(0.0))
+    decision = engine.route("What is 1 plus 8?")
+    decision.plan = [Arm("small", 2)]
+    result = asyncio.run(engine.aexecute(decision, "What is 1 plus 8?"))
+    assert result.trace.attempts[0].selected == 0
+    assert any("verifier crashed" in e for e in result.trace.attempts[0].errors)
+
+
+async def test_streaming_yields_chunks_then_the_result(router: RouterNet) -> None:
+    engine = engine_for(router, Calculator(), Calculator(), policy=ThresholdPolicy(0.0))
+    items = [item async for item in engine.astream("What is 2 plus 2?")]
+    assert isinstance(items[-1], Result)
+    chunks = [i for i in items if isinstance(i, SampleChunk)]
+    assert "".join(c.text for c in chunks) == items[-1].text == "The answer is 4."
+
+
+def test_configuration_errors_name_the_fix(router: RouterNet) -> None:
+    other = make_pool(("small", Calculator(), 0.1), ("ref", Calculator(), 10.0), max_n=2)
+    with pytest.raises(ArmMismatchError, match="retrain"):
+        BestRoute(other, router, VerifierScorer(correct))
+    pool = make_pool(("small", Calculator(), 0.1), ("ref", Calculator(), 10.0))
+    with pytest.raises(ConfigurationError, match="scorer"):
+        BestRoute(pool, router, None)
+    engine = BestRoute(pool, router, VerifierScorer(correct))
+    with pytest.raises(InvalidQueryError, match="empty"):
+        engine.run([{"role": "user", "content": "   "}])
+    with pytest.raises(InvalidQueryError):
+        engine.run(42)  # type: ignore[arg-type]
