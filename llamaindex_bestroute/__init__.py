@@ -1,1 +1,12 @@
-"""LlamaIndex adapter for bestroute."""
+"""LlamaIndex adapter for bestroute: ``BestRouteLLM`` routes every LlamaIndex LLM call.
+
+``Settings.llm = BestRouteLLM(llms={...}, router=..., prices={...}, scorer=...)`` and every query
+engine, chat engine and agent goes through BEST-Route. ``LlamaIndexBackend`` makes any LlamaIndex
+LLM an engine backend; ``TransformersLLM`` is a LlamaIndex LLM over a local transformers model.
+"""
+
+from llamaindex_bestroute.backend import EmptyStreamError, LlamaIndexBackend
+from llamaindex_bestroute.llm import BestRouteLLM
+from llamaindex_bestroute.transformers_llm import TransformersLLM
+
+__all__ = ["BestRouteLLM", "EmptyStreamError", "LlamaIndexBackend", "TransformersLLM"]

@@ -1,0 +1,177 @@
+"""LlamaIndexBackend: the engine's Backend protocol over any LlamaIndex LLM."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from bestroute.cost import TokenCounter, counter_for
+from bestroute.errors import BestRouteError, ConfigurationError
+from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+)
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM
+
+from llamaindex_bestroute._convert import (
+    as_chat_messages,
+    response_content,
+    scoring_text,
+    tool_calls_of,
+    usage_of,
+)
+
+
+class EmptyStreamError(BestRouteError, RuntimeError):
+    """A LlamaIndex LLM's stream ended without a single response chunk."""
+
+
+class LlamaIndexBackend:
+    """A bestroute :class:`~bestroute.Backend` over any LlamaIndex ``LLM``.
+
+    ``agenerate(messages, n, **params)`` passes LlamaIndex ``ChatMessage`` objects through
+    untouched (OpenAI-style dicts and strings are converted) and calls the LLM's ``achat``; with
+    ``tools=[...]`` it calls ``achat_with_tools`` (the LLM must be a ``FunctionCallingLLM``) and
+    the remaining params (``allow_parallel_tool_calls``, ``tool_required``, ``tool_choice``...)
+    go to it; with ``completion=True`` it calls ``acomplete`` on the last user turn (``formatted``
+    is passed on). Every other param goes to the LLM call unchanged.
+
+    Each :class:`~bestroute.Sample` has ``message`` = the LLM's own ``ChatResponse`` (or
+    ``CompletionResponse``), ``text`` = its content followed by its tool calls as JSON (what the
+    scorer reads), ``metadata["tool_calls"]`` and token counts from the response's usage, or,
+    when the LLM reports none, from ``token_counter`` (default: the LLM's ``token_counter``
+    attribute if it has one, else :func:`bestroute.cost.counter_for` its model name).
+
+    LlamaIndex LLMs draw one response per call, so the engine calls ``agenerate`` ``n`` times
+    concurrently. An LLM that can draw ``n`` responses in one call exposes
+    ``async achat_samples(messages, n, tools=None, **kwargs) -> list[ChatResponse]``; the backend
+    then sets ``supports_n = True`` and uses it for n > 1
+    (:class:`~llamaindex_bestroute.TransformersLLM` does); n = 1 always goes through ``achat``,
+    so the LLM's own callbacks and events fire. ``astream`` yields one :class:`~bestroute.types.SampleChunk` per streamed
+    ``ChatResponse`` (its ``delta``) and finally the complete Sample.
+    """
+
+    def __init__(self, llm: LLM, *, token_counter: TokenCounter | None = None) -> None:
+        if not isinstance(llm, LLM):
+            raise ConfigurationError(
+                f"LlamaIndexBackend needs a llama_index.core LLM, got {type(llm).__name__}"
+            )
+        self.llm = llm
+        self.supports_n = callable(getattr(llm, "achat_samples", None))
+        own_counter = getattr(llm, "token_counter", None)
+        if token_counter is not None:
+            self.token_counter: TokenCounter = token_counter
+        elif own_counter is not None and callable(getattr(own_counter, "count", None)):
+            self.token_counter = own_counter
+        else:
+            self.token_counter = counter_for(llm.metadata.model_name)
+
+    def __repr__(self) -> str:
+        return f"LlamaIndexBackend({type(self.llm).__name__}: {self.llm.metadata.model_name})"
+
+    async def agenerate(
+        self,
+        messages: Messages,
+        n: int = 1,
+        *,
+        tools: Sequence[Any] | None = None,
+        completion: bool = False,
+        formatted: bool = False,
+        **params: Any,
+    ) -> list[Sample]:
+        chat_messages = as_chat_messages(messages)
+        started = time.perf_counter()
+        responses: list[ChatResponse | CompletionResponse]
+        if completion:
+            prompt = last_user_text(chat_messages)
+            responses = list(
+                await asyncio.gather(
+                    *(
+                        self.llm.acomplete(prompt, formatted=formatted, **params)
+                        for _ in range(n if self.supports_n else 1)
+                    )
+                )
+            )
+        elif self.supports_n and n > 1:
+            responses = list(
+                await self.llm.achat_samples(  # type: ignore[attr-defined]
+                    chat_messages, n, tools=tools, **params
+                )
+            )
+        elif tools:
+            responses = [
+                await self._function_calling().achat_with_tools(
+                    tools, chat_history=chat_messages, **params
+                )
+            ]
+        else:
+            responses = [await self.llm.achat(chat_messages, **params)]
+        latency = time.perf_counter() - started
+        return [self._sample(r, chat_messages, latency) for r in responses]
+
+    async def astream(
+        self,
+        messages: Messages,
+        *,
+        tools: Sequence[Any] | None = None,
+        completion: bool = False,
+        formatted: bool = False,
+        **params: Any,
+    ) -> AsyncIterator[SampleChunk | Sample]:
+        chat_messages = as_chat_messages(messages)
+        started = time.perf_counter()
+        stream: AsyncIterator[ChatResponse] | AsyncIterator[CompletionResponse]
+        if completion:
+            stream = await self.llm.astream_complete(
+                last_user_text(chat_messages), formatted=formatted, **params
+            )
+        elif tools:
+            stream = await self._function_calling().astream_chat_with_tools(
+                tools, chat_history=chat_messages, **params
+            )
+        else:
+            stream = await self.llm.astream_chat(chat_messages, **params)
+        last: ChatResponse | CompletionResponse | None = None
+        async for response in stream:
+            last = response
+            yield SampleChunk(response.delta or "", response)
+        if last is None:
+            raise EmptyStreamError(
+                f"{self.llm.metadata.model_name} streamed no response; check the model or call "
+                "it without streaming"
+            )
+        yield self._sample(last, chat_messages, time.perf_counter() - started)
+
+    def _function_calling(self) -> FunctionCallingLLM:
+        if not isinstance(self.llm, FunctionCallingLLM) or not (
+            self.llm.metadata.is_function_calling_model
+        ):
+            raise ConfigurationError(
+                f"{self.llm.metadata.model_name} ({type(self.llm).__name__}) is not a "
+                "function-calling LLM, so it cannot take tools: use a FunctionCallingLLM in the "
+                "pool or call without tools"
+            )
+        return self.llm
+
+    def _sample(
+        self,
+        response: ChatResponse | CompletionResponse,
+        messages: list[ChatMessage],
+        latency: float,
+    ) -> Sample:
+        calls = tool_calls_of(self.llm, response) if isinstance(response, ChatResponse) else []
+        text = scoring_text(response_content(response), calls)
+        input_tokens, output_tokens = usage_of(response)
+        if input_tokens <= 0:
+            input_tokens = self.token_counter.count(conversation_text(messages))
+        if output_tokens <= 0:
+            output_tokens = self.token_counter.count(text)
+        metadata: dict[str, Any] = {"model_name": self.llm.metadata.model_name}
+        if calls:
+            metadata["tool_calls"] = [call.model_dump() for call in calls]
+        return Sample(text, input_tokens, output_tokens, latency, response, metadata)

@@ -1,0 +1,456 @@
+"""BestRouteLLM: a LlamaIndex LLM that routes every call through BEST-Route."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bestroute._sync import iterate_sync, run_sync
+from bestroute.cost import TokenCounter
+from bestroute.engine import BestRoute, QueryMode, Result
+from bestroute.errors import ConfigurationError
+from bestroute.policy import ThresholdPolicy
+from bestroute.router.base import Router
+from bestroute.scoring.base import Scorer
+from bestroute.types import SampleChunk
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+
+from llamaindex_bestroute._convert import response_content, tool_calls_of
+from llamaindex_bestroute._pool import Price, build_pool, resolve_router
+from llamaindex_bestroute.backend import LlamaIndexBackend
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+logger = logging.getLogger(__name__)
+
+#: Checkpoint folders :meth:`BestRouteLLM.from_pretrained` looks for inside its path.
+ROUTER_DIR = "router"
+REWARD_MODEL_DIR = "reward_model"
+
+
+class BestRouteLLM(FunctionCallingLLM):
+    """A LlamaIndex LLM over a pool of LlamaIndex LLMs that routes every call with BEST-Route.
+
+    Per call, a router predicts for each arm (model, n samples) the probability that the best of
+    n responses from that model is as good as the reference model's; the cheapest arm at or over
+    ``threshold`` answers (else the reference). Its n responses are drawn concurrently and
+    ``scorer`` picks the best. Set ``Settings.llm = BestRouteLLM(...)`` and every query engine,
+    chat engine and agent routes.
+
+    Args:
+        llms: ``{"name": llm}``, the pool (any LlamaIndex LLMs; the names are the router's).
+        router: a :class:`~bestroute.Router` (e.g. a trained ``RouterNet``) or the path of a
+            router checkpoint.
+        prices: ``{"name": (input, output)}`` US dollars per 1M tokens (or ``{"input", "output"}``).
+        reference: the reference model; default: the one pool model the router has no arm for.
+        scorer: picks the best of n (a reward model or ``VerifierScorer``); needed when n > 1.
+        threshold: the policy threshold in [0, 1]; higher sends more queries to the reference.
+        policy: a full :class:`~bestroute.ThresholdPolicy` (cost cap, max n) instead of
+            ``threshold``.
+        max_n: the pool's largest n; default: the largest n among the router's arms.
+        engine: an already built :class:`~bestroute.BestRoute` whose candidates are
+            :class:`LlamaIndexBackend` (instead of ``llms``/``router``/``prices``).
+
+    Behaviour:
+        * ``chat`` / ``complete`` and their async and streaming forms all route. The sync forms
+          run the engine's async path (``bestroute._sync``), so the n samples of an arm are
+          drawn concurrently on both paths. ``complete`` calls the candidates' ``acomplete``.
+        * Streaming: when the chosen arm has n = 1, tokens stream from the underlying LLM as they
+          come; when n > 1, the selected response streams (as one delta) after selection. The
+          last streamed response has an empty delta and carries the usage and the trace.
+        * Tools: ``chat_with_tools`` / ``predict_and_call`` / agents give every candidate the
+          tools (each formats them for its own API); tool-call responses are scored (content
+          plus calls as JSON) and selected like text; the returned message is the chosen
+          candidate's, with its tool calls. ``metadata.is_function_calling_model`` is True only
+          when every pool LLM is a function-calling LLM.
+        * Every response's ``raw`` is ``{"model": chosen model, "usage": {"prompt_tokens",
+          "completion_tokens", "total_tokens"} summed over all sampled responses (what you are
+          billed, the keys ``TokenCountingHandler`` reads), "bestroute": the trace as a dict (arm,
+          n, probabilities, scores, estimated and actual dollars, latencies), "response": the
+          chosen LLM's own raw response}``.
+        * Instrumentation: LlamaIndex's LLM events and spans fire for the routed call; the pool
+          LLMs' own calls fire theirs inside its span. Pool LLMs keep their own callback
+          managers (wire a ``TokenCountingHandler`` to this LLM only, or tokens count twice).
+    """
+
+    model_name: str = Field(
+        default="bestroute", description="The name this LLM reports in its metadata."
+    )
+
+    _engine: BestRoute = PrivateAttr()
+    _llms: dict[str, LLM] = PrivateAttr()
+
+    def __init__(
+        self,
+        llms: Mapping[str, LLM] | None = None,
+        router: Router | str | os.PathLike[str] | None = None,
+        *,
+        prices: Mapping[str, Price] | None = None,
+        reference: str | None = None,
+        scorer: Scorer | None = None,
+        threshold: float = 0.5,
+        policy: ThresholdPolicy | None = None,
+        max_n: int | None = None,
+        expected_output_tokens: Mapping[str, float] | None = None,
+        token_counters: Mapping[str, TokenCounter] | None = None,
+        query_mode: QueryMode = "last_user",
+        sample_timeout_s: float | None = None,
+        engine: BestRoute | None = None,
+        model_name: str | None = None,
+        callback_manager: CallbackManager | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if engine is None:
+            engine = _build_engine(
+                llms,
+                router,
+                prices,
+                reference=reference,
+                scorer=scorer,
+                policy=policy or ThresholdPolicy(threshold=threshold),
+                max_n=max_n,
+                expected_output_tokens=expected_output_tokens,
+                token_counters=token_counters,
+                query_mode=query_mode,
+                sample_timeout_s=sample_timeout_s,
+            )
+        elif llms is not None or router is not None:
+            raise ConfigurationError("pass either engine=... or llms/router/prices, not both")
+        pool_llms = _pool_llms(engine)
+        super().__init__(
+            model_name=model_name or f"bestroute[{','.join(pool_llms)}]",
+            callback_manager=callback_manager or CallbackManager([]),
+            **kwargs,
+        )
+        self._engine = engine
+        self._llms = pool_llms
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        llms: Mapping[str, LLM],
+        *,
+        prices: Mapping[str, Price],
+        scorer: Scorer | None = None,
+        **kwargs: Any,
+    ) -> BestRouteLLM:
+        """Load the router saved at ``path`` (a router checkpoint, or a folder holding one in
+        ``router/``) and, unless ``scorer`` is given, the reward model in ``path/reward_model``
+        when there is one. ``llms`` names must be the checkpoint's; other arguments as for the
+        constructor."""
+        root = Path(path)
+        router_dir = root / ROUTER_DIR if (root / ROUTER_DIR).is_dir() else root
+        if scorer is None and (root / REWARD_MODEL_DIR).is_dir():
+            from bestroute.scoring.reward_model import load_reward_model
+
+            scorer = load_reward_model(root / REWARD_MODEL_DIR)
+        return cls(llms, router_dir, prices=prices, scorer=scorer, **kwargs)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "BestRouteLLM"
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def engine(self) -> BestRoute:
+        """The BEST-Route engine (pool, router, scorer, policy) this LLM calls."""
+        return self._engine
+
+    @property
+    def llms(self) -> dict[str, LLM]:
+        """The pool's LlamaIndex LLMs by name."""
+        return dict(self._llms)
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """Context window of the smallest pool model; chat and function calling only when every
+        pool model has them."""
+        pool = [llm.metadata for llm in self._llms.values()]
+        reference = self._llms[self._engine.pool.reference].metadata
+        return LLMMetadata(
+            context_window=min(m.context_window for m in pool),
+            num_output=max(m.num_output for m in pool),
+            is_chat_model=all(m.is_chat_model for m in pool),
+            is_function_calling_model=all(
+                isinstance(llm, FunctionCallingLLM) and llm.metadata.is_function_calling_model
+                for llm in self._llms.values()
+            ),
+            model_name=self.model_name,
+            system_role=reference.system_role,
+        )
+
+    # ----------------------------------------------------------------------- chat
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return run_sync(self._achat(messages, kwargs))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self._achat(messages, kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return iterate_sync(lambda: self._astream_chat(messages, kwargs))
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        return self._astream_chat(messages, kwargs)
+
+    # ----------------------------------------------------------------- completion
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return run_sync(self._acomplete(prompt, formatted, kwargs))
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        return await self._acomplete(prompt, formatted, kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        return iterate_sync(lambda: self._astream_complete(prompt, formatted, kwargs))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        return self._astream_complete(prompt, formatted, kwargs)
+
+    # ---------------------------------------------------------------------- tools
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The routed chat's arguments: every candidate receives ``tools`` and the options and
+        formats them for its own API in its own ``achat_with_tools``."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
+        elif user_msg is not None:
+            messages.append(user_msg)
+        return {
+            "messages": messages,
+            "tools": list(tools),
+            "allow_parallel_tool_calls": allow_parallel_tool_calls,
+            "tool_required": tool_required,
+            "verbose": verbose,
+            **kwargs,
+        }
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """The tool calls of a routed response, read by the pool LLM that wrote it."""
+        routed = isinstance(response.raw, Mapping) and "bestroute" in response.raw
+        raw: Mapping[str, Any] = response.raw if routed else {}  # type: ignore[assignment]
+        llm = self._llms.get(str(raw.get("model", "")))
+        own = ChatResponse(
+            message=response.message,
+            raw=raw.get("response") if routed else response.raw,
+            delta=response.delta,
+            additional_kwargs=response.additional_kwargs,
+        )
+        calls = tool_calls_of(llm, own)
+        if not calls and error_on_no_tool_call:
+            raise ValueError(
+                f"Expected at least one tool call, but got 0 tool calls (model "
+                f"{raw.get('model', 'unknown')}): {response.message.content!r}"
+            )
+        return calls
+
+    # ------------------------------------------------------------------- routing
+    async def _achat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        result = await self._engine.arun(list(messages), **kwargs)
+        return self._chat_response(result)
+
+    async def _acomplete(
+        self, prompt: str, formatted: bool, kwargs: dict[str, Any]
+    ) -> CompletionResponse:
+        messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
+        result = await self._engine.arun(messages, completion=True, formatted=formatted, **kwargs)
+        return self._completion_response(result)
+
+    async def _astream_chat(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> AsyncGenerator[ChatResponse, None]:
+        content = ""
+        async for item in self._engine.astream(list(messages), **kwargs):
+            if isinstance(item, SampleChunk):
+                native = item.message
+                delta = _delta(item)
+                content += delta
+                if isinstance(native, ChatResponse):
+                    message = native.message
+                    raw, extra = native.raw, native.additional_kwargs
+                else:
+                    message = ChatMessage(role=MessageRole.ASSISTANT, content=content)
+                    raw, extra = getattr(native, "raw", None), {}
+                yield ChatResponse(message=message, delta=delta, raw=raw, additional_kwargs=extra)
+            else:
+                final = self._chat_response(item)
+                final.delta = ""
+                yield final
+
+    async def _astream_complete(
+        self, prompt: str, formatted: bool, kwargs: dict[str, Any]
+    ) -> AsyncGenerator[CompletionResponse, None]:
+        messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
+        text = ""
+        stream = self._engine.astream(messages, completion=True, formatted=formatted, **kwargs)
+        async for item in stream:
+            if isinstance(item, SampleChunk):
+                delta = _delta(item)
+                text += delta
+                native = item.message
+                yield CompletionResponse(
+                    text=text,
+                    delta=delta,
+                    raw=getattr(native, "raw", None),
+                    additional_kwargs=dict(getattr(native, "additional_kwargs", {}) or {}),
+                )
+            else:
+                final = self._completion_response(item)
+                final.delta = ""
+                yield final
+
+    # ----------------------------------------------------------------- responses
+    def _chat_response(self, result: Result) -> ChatResponse:
+        native = result.sample.message
+        if isinstance(native, ChatResponse):
+            return ChatResponse(
+                message=native.message,
+                raw=self._raw(result),
+                logprobs=native.logprobs,
+                additional_kwargs=dict(native.additional_kwargs),
+            )
+        text = response_content(native) if isinstance(native, CompletionResponse) else result.text
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=text),
+            raw=self._raw(result),
+            additional_kwargs=dict(getattr(native, "additional_kwargs", {}) or {}),
+        )
+
+    def _completion_response(self, result: Result) -> CompletionResponse:
+        native = result.sample.message
+        if isinstance(native, CompletionResponse | ChatResponse):
+            text = response_content(native)
+        else:
+            text = result.text
+        return CompletionResponse(
+            text=text,
+            raw=self._raw(result),
+            logprobs=getattr(native, "logprobs", None),
+            additional_kwargs=dict(getattr(native, "additional_kwargs", {}) or {}),
+        )
+
+    def _raw(self, result: Result) -> dict[str, Any]:
+        trace = result.trace
+        native = result.sample.message
+        return {
+            "model": result.arm.model,
+            "usage": {
+                "prompt_tokens": trace.input_tokens,
+                "completion_tokens": trace.output_tokens,
+                "total_tokens": trace.input_tokens + trace.output_tokens,
+            },
+            "bestroute": trace.to_dict(),
+            "response": getattr(native, "raw", None),
+        }
+
+
+def _delta(chunk: SampleChunk) -> str:
+    """The visible text a chunk adds: its delta, or the whole content of a selected response."""
+    native = chunk.message
+    if chunk.selected and isinstance(native, ChatResponse | CompletionResponse):
+        return response_content(native)
+    return chunk.text
+
+
+def _build_engine(
+    llms: Mapping[str, LLM] | None,
+    router: Router | str | os.PathLike[str] | None,
+    prices: Mapping[str, Price] | None,
+    *,
+    reference: str | None,
+    scorer: Scorer | None,
+    policy: ThresholdPolicy,
+    max_n: int | None,
+    expected_output_tokens: Mapping[str, float] | None,
+    token_counters: Mapping[str, TokenCounter] | None,
+    query_mode: QueryMode,
+    sample_timeout_s: float | None,
+) -> BestRoute:
+    if llms is None or router is None or prices is None:
+        raise ConfigurationError(
+            "BestRouteLLM needs llms={'name': llm}, router=<Router or checkpoint path> and "
+            "prices={'name': (input, output)} (or engine=BestRoute(...))"
+        )
+    for name, llm in llms.items():
+        if not isinstance(llm, LLM):
+            raise ConfigurationError(
+                f"pool model {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM"
+            )
+    resolved = resolve_router(router)
+    pool = build_pool(
+        llms,
+        prices,
+        resolved,
+        reference=reference,
+        max_n=max_n,
+        expected_output_tokens=expected_output_tokens,
+        token_counters=token_counters,
+    )
+    return BestRoute(
+        pool,
+        resolved,
+        scorer,
+        policy,
+        query_mode=query_mode,
+        sample_timeout_s=sample_timeout_s,
+    )
+
+
+def _pool_llms(engine: BestRoute) -> dict[str, LLM]:
+    llms: dict[str, LLM] = {}
+    for name, candidate in engine.pool.candidates.items():
+        if not isinstance(candidate.backend, LlamaIndexBackend):
+            raise ConfigurationError(
+                f"candidate {name!r} has backend {type(candidate.backend).__name__}; "
+                "BestRouteLLM needs LlamaIndexBackend(llm) for every candidate"
+            )
+        llms[name] = candidate.backend.llm
+    return llms
