@@ -54,6 +54,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prices", type=Path, help="prices file for candidates without prices")
     parser.add_argument("--concurrency", type=int, default=4, help="calls in flight (default 4)")
     parser.add_argument("--limit", type=int, help="only the first LIMIT queries")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        help="candidates to draw from (default: all; e.g. leave out a judge-only model)",
+    )
     parser.add_argument("--export", type=Path, help="write the scored outcomes as JSONL here")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 reference_samples=args.reference_samples,
                 proxy=proxy,
+                models=args.models,
                 progress=not args.no_progress,
             )
         )

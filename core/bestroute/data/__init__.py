@@ -26,6 +26,7 @@ from bestroute.data.labels import (
     soft_labels,
 )
 from bestroute.data.merge import combine_records, merge_sources, normalize_query
+from bestroute.data.rewards import attach_rewards
 
 __all__ = [
     "FORMATS",
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetValidationError",
     "OutcomeRecord",
     "OutcomeSample",
+    "attach_rewards",
     "candidates_of",
     "combine_records",
     "common_candidates",

@@ -65,6 +65,12 @@ ARITH_MODULE = textwrap.dedent(
         a, b = _numbers(text)
         return str(a + b)
 
+    async def grader(messages, **params):
+        prompt = messages[-1]["content"]
+        query = prompt.split("[Request]\\n", 1)[1].split("\\n\\n[Answer]", 1)[0]
+        answer = prompt.split("[Answer]\\n", 1)[1].split("\\n\\n", 1)[0]
+        return "Score: 10" if verify(query, answer) else "Score: 2"
+
     def verify(query, response):
         a, b = _numbers(query)
         return response.strip() == str(a + b)
@@ -220,6 +226,31 @@ async def test_collect_scores_exports_and_resumes_in_process(workdir: Path) -> N
         expected_small = 0.0 if (a + b) % 3 == 0 else 1.0
         assert {s.quality for s in record.candidates["small"].samples} == {expected_small}
         assert record.candidates["large"].samples[0].quality == 1.0
+
+
+async def test_llm_judge_scores_collected_samples(workdir: Path) -> None:
+    config = (workdir / "pool.yaml").read_text(encoding="utf-8")
+    config += (
+        "  - {name: grader, backend: 'python:arith.py:grader', input_price: 1, output_price: 1}\n"
+    )
+    (workdir / "pool.yaml").write_text(config, encoding="utf-8")
+    pool = load_pool_config(workdir / "pool.yaml")
+    queries = read_queries(workdir / "queries.txt")[:4]
+    judge = build_scorer("judge:grader", pool, workdir)
+    with CollectionStore(workdir / "c.db") as store:
+        summary = await collect(
+            pool, queries, store, 2, judge, models=["small", "large"], progress=False
+        )
+        assert (summary.calls, summary.scored) == (12, 12)
+        records = export_dataset(store)
+    for record in records:
+        assert set(record.candidates) == {"small", "large"}
+        assert record.candidates["large"].samples[0].quality == 10.0
+        a, b = (
+            int(x) for x in record.query.removeprefix("What is ").removesuffix("?").split(" + ")
+        )
+        small = {s.quality for s in record.candidates["small"].samples}
+        assert small == ({2.0} if (a + b) % 3 == 0 else {10.0})
 
 
 async def test_batched_backend_gets_one_call_and_failures_are_retried(workdir: Path) -> None:

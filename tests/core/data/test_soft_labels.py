@@ -211,3 +211,38 @@ def test_gsm8k_labels_match_the_closed_form(shared_data: Path) -> None:
             expected = [1.0] * 5
         np.testing.assert_allclose(row, expected, atol=1e-12)
     assert np.all(np.diff(labels, axis=1) >= -1e-12)  # more samples never hurt the oracle
+
+
+def test_attach_rewards_feeds_the_proxy_selector() -> None:
+    from bestroute.data.rewards import attach_rewards
+    from bestroute.scoring.base import VerifierScorer
+
+    record = OutcomeRecord(
+        "w",
+        "q",
+        {
+            "m": CandidateOutcome(
+                5,
+                [
+                    OutcomeSample(3, 1.0, "short"),
+                    OutcomeSample(3, 0.0, "much longer"),
+                    OutcomeSample(3, 0.0, None),
+                ],
+            ),
+            REF: _outcome([1.0]),
+        },
+    )
+    longest = VerifierScorer(lambda query, response: float(len(response)))
+    [rewarded] = attach_rewards([record], longest, progress=False)
+    assert [s.reward for s in rewarded.candidates["m"].samples] == [5.0, 11.0, None]
+    assert record.candidates["m"].samples[0].reward is None  # the input is not modified
+    # one sample lacks a reward: the proxy selector falls back to the oracle for "m"
+    assert soft_labels([rewarded], [Arm("m", 2)], REF, selector="proxy")[0, 0] == pytest.approx(
+        2 / 3
+    )
+    full = OutcomeRecord(
+        "v",
+        "q",
+        {"m": CandidateOutcome(5, rewarded.candidates["m"].samples[:2]), REF: _outcome([1.0])},
+    )
+    assert soft_labels([full], [Arm("m", 2)], REF, selector="proxy")[0, 0] == 0.0
