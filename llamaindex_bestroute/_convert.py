@@ -7,7 +7,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bestroute.types import Messages
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -18,6 +17,8 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.callbacks.token_counting import get_tokens_from_response
 from llama_index.core.llms.llm import LLM, ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
+
+from bestroute.types import Messages
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from llama_index.core.llms.llm import LLM
+
 from bestroute.cost import TokenCounter
 from bestroute.errors import ConfigurationError
 from bestroute.pool import DEFAULT_EXPECTED_OUTPUT_TOKENS, Candidate, Pool
 from bestroute.router.base import Router
-from llama_index.core.llms.llm import LLM
-
 from llamaindex_bestroute.backend import LlamaIndexBackend
 
 #: A price: ``(input, output)`` US dollars per 1M tokens, or a mapping with ``input``/``output``

@@ -7,9 +7,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from bestroute.cost import TokenCounter, counter_for
-from bestroute.errors import BestRouteError, ConfigurationError
-from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -18,6 +15,9 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
+from bestroute.cost import TokenCounter, counter_for
+from bestroute.errors import BestRouteError, ConfigurationError
+from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 from llamaindex_bestroute._convert import (
     as_chat_messages,
     response_content,

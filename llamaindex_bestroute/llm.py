@@ -8,14 +8,6 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bestroute._sync import iterate_sync, run_sync
-from bestroute.cost import TokenCounter
-from bestroute.engine import BestRoute, QueryMode, Result
-from bestroute.errors import ConfigurationError
-from bestroute.policy import ThresholdPolicy
-from bestroute.router.base import Router
-from bestroute.scoring.base import Scorer
-from bestroute.types import SampleChunk
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -33,6 +25,14 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
+from bestroute._sync import iterate_sync, run_sync
+from bestroute.cost import TokenCounter
+from bestroute.engine import BestRoute, QueryMode, Result
+from bestroute.errors import ConfigurationError
+from bestroute.policy import ThresholdPolicy
+from bestroute.router.base import Router
+from bestroute.scoring.base import Scorer
+from bestroute.types import SampleChunk
 from llamaindex_bestroute._convert import response_content, tool_calls_of
 from llamaindex_bestroute._pool import Price, build_pool, resolve_router
 from llamaindex_bestroute.backend import LlamaIndexBackend

@@ -7,11 +7,6 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bestroute._sync import iterate_sync
-from bestroute.backends.chat_prompt import render_prompt
-from bestroute.backends.tool_calls import TOOL_CALL_OPEN, parse_tool_calls, tool_name
-from bestroute.cost import TokenCounter
-from bestroute.types import Sample
 from llama_index.core.base.llms.generic_utils import (
     achat_to_completion_decorator,
     astream_chat_to_completion_decorator,
@@ -39,11 +34,17 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
+from bestroute._sync import iterate_sync
+from bestroute.backends.chat_prompt import render_prompt
+from bestroute.backends.tool_calls import TOOL_CALL_OPEN, parse_tool_calls, tool_name
+from bestroute.cost import TokenCounter
+from bestroute.types import Sample
 from llamaindex_bestroute._convert import parse_tool_calls as parse_message_tool_calls
 
 if TYPE_CHECKING:
-    from bestroute.backends.transformers_local import TransformersBackend
     from llama_index.core.tools.types import BaseTool
+
+    from bestroute.backends.transformers_local import TransformersBackend
 
 #: Generation parameters passed on to the backend; LlamaIndex's ``max_tokens`` is an alias.
 _GENERATION_PARAMS = ("max_new_tokens", "temperature", "top_p", "stop", "seed")

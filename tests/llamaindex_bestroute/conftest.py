@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bestroute.pool import Arm
-from bestroute.scoring.base import VerifierScorer
 from llama_index.core.base.llms.types import (
     CompletionResponse,
     CompletionResponseGen,
@@ -26,6 +24,9 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+
+from bestroute.pool import Arm
+from bestroute.scoring.base import VerifierScorer
 
 CHEAP = "smollm2-cheap"
 REFERENCE = "smollm2-reference"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bestroute.errors import ConfigurationError
-from bestroute.types import Sample, SampleChunk
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from llama_index.core.tools import FunctionTool
 
+from bestroute.errors import ConfigurationError
+from bestroute.types import Sample, SampleChunk
 from llamaindex_bestroute import LlamaIndexBackend
 
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bestroute.cost import ensure_offline_tiktoken_cache
-from bestroute.errors import ArmMismatchError, ConfigurationError
-from bestroute.pool import Arm
-from bestroute.router.training import train_router
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 
 import llamaindex_bestroute
+from bestroute.cost import ensure_offline_tiktoken_cache
+from bestroute.errors import ArmMismatchError, ConfigurationError
+from bestroute.pool import Arm
+from bestroute.router.training import train_router
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 
 
