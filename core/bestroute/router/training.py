@@ -458,9 +458,7 @@ def _check_options(
         raise ConfigurationError("epochs and patience must be >= 1")
 
 
-def validation_split(
-    n_rows: int, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(n_rows: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The seeded (train, validation) row indices :func:`train_router` uses, each sorted."""
     order = np.random.default_rng(seed).permutation(n_rows)
     if val_fraction <= 0:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
+
 from bestroute.encoder import Encoder
 from bestroute.errors import ArmMismatchError, CheckpointError
 from bestroute.pool import Arm, Candidate, Pool
 from bestroute.router import RouterNet, load_router, train_router
 from bestroute.router.checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE
-from safetensors import safe_open
 
 MODELS = ("mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B")
 MAX_N = 2

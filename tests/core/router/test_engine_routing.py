@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from bestroute import BestRoute, Candidate, FunctionBackend, Pool, ThresholdPolicy, VerifierScorer
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
 from bestroute.router import RouterNet, load_router, train_router

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import bestroute.router
 import numpy as np
 import pytest
+
+import bestroute.router
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm

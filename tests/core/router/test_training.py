@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
+
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 from bestroute.router import RouterNet, train_router
 from bestroute.router.training import masked_bce, validation_split
-from sklearn.metrics import roc_auc_score
 
 N_VALUES = (1, 3)
 
