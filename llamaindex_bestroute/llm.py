@@ -88,8 +88,10 @@ class BestRouteLLM(FunctionCallingLLM):
           n, probabilities, scores, estimated and actual dollars, latencies), "response": the
           chosen LLM's own raw response}``.
         * Instrumentation: LlamaIndex's LLM events and spans fire for the routed call; the pool
-          LLMs' own calls fire theirs inside its span. Pool LLMs keep their own callback
-          managers (wire a ``TokenCountingHandler`` to this LLM only, or tokens count twice).
+          LLMs' own calls fire theirs inside its span. Callback handlers (a
+          ``TokenCountingHandler`` in ``Settings.callback_manager``, which query engines hand to
+          their LLM) see one LLM event per routed call with the summed usage; the pool LLMs
+          keep their own callback managers, so nothing is counted twice.
     """
 
     model_name: str = Field(
