@@ -1,0 +1,567 @@
+"""ChatBestRoute: a LangChain chat model that routes every call with the BEST-Route engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from bestroute._sync import iterate_sync, run_sync
+from bestroute.cost import TokenCounter, candidate_counter
+from bestroute.engine import BestRoute, QueryMode, Result
+from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.policy import ThresholdPolicy
+from bestroute.pool import Arm, Candidate, Pool
+from bestroute.router.base import Router
+from bestroute.scoring.base import Scorer
+from bestroute.types import SampleChunk
+from langchain_bestroute._callbacks import (
+    children_for,
+    children_of,
+    current_children,
+    stream_config,
+)
+from langchain_bestroute._messages import (
+    clean_response_metadata,
+    message_as_chunk,
+    passthrough_chunk,
+)
+from langchain_bestroute.backend import LangChainBackend
+from langchain_bestroute.counting import has_own_counter, token_counter_for
+from langchain_bestroute.spec import ModelEntry, ModelSpec, to_spec
+
+#: A calibrated threshold saved beside a router checkpoint (``{"threshold": 0.62, ...}``).
+THRESHOLD_FILE = "threshold.json"
+#: Keywords of ``bind_tools`` that LangChain itself reads from the call (not tool options).
+_CALL_LEVEL_KEYS = frozenset({"ls_structured_output_format", "structured_output_format"})
+
+
+class ChatBestRoute(BaseChatModel):
+    """A LangChain chat model that routes each call to the cheapest arm likely to be good enough.
+
+    For every call a router predicts, for each arm (pool model ``m``, ``n`` samples), the
+    probability that the best of ``n`` responses from ``m`` is as good as one response from the
+    ``reference`` model; the cheapest arm at or above ``threshold`` answers, else the reference.
+    The ``n`` samples are drawn concurrently (on the sync path too) and ``scorer`` picks the best.
+    A failing arm falls back to the next qualifying arm, then the reference.
+
+    Build it from LangChain chat models with their prices in dollars per 1M tokens::
+
+        ChatBestRoute(
+            models={
+                "gpt-4o-mini": (ChatOpenAI(model="gpt-4o-mini"), 0.15, 0.60),
+                "gpt-4o": ModelSpec(chat_model=ChatOpenAI(model="gpt-4o"),
+                                    input_price=2.50, output_price=10.0),
+            },
+            reference="gpt-4o",
+            router="checkpoints/router",  # or a RouterNet / any bestroute Router
+            scorer=reward_model,
+            threshold=0.6,
+        )
+
+    or :meth:`from_pretrained` from a checkpoint directory.
+
+    Streaming: when the chosen arm has ``n = 1``, tokens stream from the pool model as they
+    come; when ``n > 1``, the selected response streams as one chunk after all ``n`` samples
+    are in and scored. The last chunk carries the usage and routing metadata.
+
+    Tools: ``bind_tools`` and ``with_structured_output`` bind the tools on every sampled call
+    (through each pool model's own ``bind_tools``); responses with tool calls are scored like
+    text and the chosen ``AIMessage`` keeps its ``tool_calls``.
+
+    Every ``AIMessage`` returned has ``usage_metadata`` summed over all sampled responses (what
+    the providers bill) and ``response_metadata["model_name"]`` naming the chosen pool model;
+    ``response_metadata["bestroute"]`` holds the arm, ``n``, the per-arm probabilities, the
+    reward scores, the estimated and actual dollar cost and each attempt. Callbacks see one run
+    for the router call with one child run per sampled call.
+
+    ``temperature``, ``max_tokens`` and ``stop``, when set, are passed to every pool model's
+    call; ``timeout`` bounds each sampled call in seconds; ``max_retries`` retries a failing
+    sampled call before it counts as failed.
+    """
+
+    model_config = ConfigDict(protected_namespaces=(), populate_by_name=True)
+
+    models: dict[str, ModelSpec]
+    """Pool models by name, each with prices in dollars per 1M tokens (see :class:`ModelSpec`)."""
+    router: Any
+    """A bestroute :class:`~bestroute.router.base.Router` (e.g. ``RouterNet``) or a checkpoint path."""
+    reference: str | None = None
+    """Name of the reference model; by default the one pool model the router has no arm for."""
+    scorer: Any = None
+    """A bestroute :class:`~bestroute.scoring.base.Scorer` picking the best of n samples."""
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """An arm may answer when its predicted probability is at least this."""
+    max_n: int | None = Field(default=None, ge=1)
+    """Largest n per arm; by default read from the router's arms."""
+    max_cost_per_query: float | None = Field(default=None, gt=0.0)
+    """Hard cap on the estimated dollar cost of the arm chosen for a query."""
+    query_mode: QueryMode = "last_user"
+    """What the router reads: the last user turn or the whole conversation."""
+    model_name: str | None = Field(default=None, alias="model")
+    """Name reported to tracing; defaults to ``bestroute(<pool names>)``."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    timeout: float | None = None
+    max_retries: int = Field(default=0, ge=0)
+    streaming: bool = False
+
+    _engine: BestRoute = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        if "models" in data:  # coerced here too, so a bad entry raises ConfigurationError
+            data["models"] = _coerce_models(data["models"])
+        super().__init__(**data)
+        self._engine = self._build_engine()
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _validate_models(cls, value: Any) -> dict[str, ModelSpec]:
+        return _coerce_models(value)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        models: Mapping[str, ModelEntry],
+        **kwargs: Any,
+    ) -> ChatBestRoute:
+        """A ChatBestRoute routed by the checkpoint at ``path``.
+
+        ``path`` is a router checkpoint (``router.json`` + ``router.safetensors``) or a folder
+        holding one in ``router/`` (the layout ``examples/train_your_router.py`` writes). Beside
+        it, unless given as keywords: a reward-model checkpoint (``reward/``, ``reward_model/``
+        or ``reward.json`` in the same folder) becomes the ``scorer`` and a calibrated
+        ``threshold.json`` the ``threshold``. Other keywords are ChatBestRoute fields.
+        """
+        directory = Path(path)
+        router_dir = directory / "router" if (directory / "router").is_dir() else directory
+        if kwargs.get("scorer") is None:
+            scorer = _load_reward_model_beside(directory)
+            if scorer is not None:
+                kwargs["scorer"] = scorer
+        if "threshold" not in kwargs and (directory / THRESHOLD_FILE).is_file():
+            kwargs["threshold"] = _read_threshold(directory / THRESHOLD_FILE)
+        return cls(models=dict(models), router=router_dir, **kwargs)
+
+    def _build_engine(self) -> BestRoute:
+        router_arg = self.router
+        if isinstance(router_arg, str | os.PathLike):
+            from bestroute.router.checkpoint import checkpoint_arms, read_router_config
+
+            arms = checkpoint_arms(read_router_config(Path(router_arg)))
+        elif isinstance(router_arg, Router):
+            arms = tuple(router_arg.arms)
+        else:
+            raise ConfigurationError(
+                "router must be a bestroute Router (e.g. a RouterNet) or the path of a router "
+                f"checkpoint directory, got {type(router_arg).__name__}"
+            )
+        pool = Pool(
+            [self._candidate(name, spec) for name, spec in self.models.items()],
+            reference=self.reference or _infer_reference(self.models, arms),
+            max_n=self.max_n or max(arm.n for arm in arms),
+        )
+        if isinstance(router_arg, str | os.PathLike):
+            from bestroute.router.checkpoint import load_router
+
+            router: Router = load_router(Path(router_arg), pool=pool)
+        else:
+            router = router_arg
+        if self.scorer is not None and not isinstance(self.scorer, Scorer):
+            raise ConfigurationError(
+                "scorer must have score(query, responses) -> list[float] (a RewardModel, a "
+                f"VerifierScorer...), got {type(self.scorer).__name__}"
+            )
+        return BestRoute(
+            pool,
+            router,
+            self.scorer,
+            ThresholdPolicy(self.threshold, self.max_cost_per_query),
+            query_mode=self.query_mode,
+            sample_timeout_s=self.timeout,
+        )
+
+    def _candidate(self, name: str, spec: ModelSpec) -> Candidate:
+        counter = token_counter_for(spec.chat_model, name)
+        backend = LangChainBackend(
+            spec.chat_model,
+            supports_n=spec.supports_n,
+            token_counter=counter,
+            max_retries=self.max_retries,
+            hide_usage_handlers=True,
+        )
+        return Candidate(
+            name,
+            backend,
+            spec.input_price,
+            spec.output_price,
+            spec.expected_output_tokens,
+            token_counter=counter,
+        )
+
+    @property
+    def engine(self) -> BestRoute:
+        """The bestroute engine doing the routing, sampling and selection."""
+        return self._engine
+
+    # ------------------------------------------------------------------ LangChain identity
+
+    @property
+    def _llm_type(self) -> str:
+        return "bestroute"
+
+    @property
+    def resolved_model_name(self) -> str:
+        return self.model_name or f"bestroute({'|'.join(self.models)})"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.resolved_model_name,
+            "models": list(self.models),
+            "reference": self._engine.pool.reference,
+            "threshold": self.threshold,
+            "max_n": self._engine.pool.max_n,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="bestroute",
+            ls_model_name=str(kwargs.get("model") or self.resolved_model_name),
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, int | float):
+            params["ls_temperature"] = float(temperature)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = list(stop or self.stop or [])
+        return params
+
+    # ------------------------------------------------------------------ tokens
+
+    @property
+    def _reference_counter(self) -> TokenCounter:
+        return candidate_counter(self._engine.pool.candidate(self._engine.pool.reference))
+
+    def _reference_model(self) -> BaseChatModel:
+        return self.models[self._engine.pool.reference].chat_model
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the reference model's counter (see :mod:`.counting`)."""
+        return self._reference_counter.count(text)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        reference = self._reference_model()
+        if has_own_counter(reference):
+            return reference.get_token_ids(text)
+        raise NotImplementedError(
+            f"the reference model {type(reference).__name__} has no offline tokenizer; "
+            "use get_num_tokens, which falls back to 4 characters per token"
+        )
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        reference = self._reference_model()
+        if has_own_counter(reference):
+            return reference.get_num_tokens_from_messages(messages, tools=tools)
+        return super().get_num_tokens_from_messages(messages, tools=tools)
+
+    # ------------------------------------------------------------------ tools
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools for every sampled call; each pool model binds them with its ``bind_tools``.
+
+        ``tool_choice`` (``"auto"``, ``"any"``, ``"none"``, a tool name...) and further
+        ``bind_tools`` keywords (``strict``, ``parallel_tool_calls``...) are passed on as given.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        call_level = {k: v for k, v in kwargs.items() if k in _CALL_LEVEL_KEYS}
+        options = {k: v for k, v in kwargs.items() if k not in _CALL_LEVEL_KEYS}
+        bound: dict[str, Any] = {"tools": formatted, **call_level}
+        if tool_choice is not None:
+            bound["tool_choice"] = tool_choice
+        if options:
+            bound["tool_options"] = options
+        return super().bind(**bound)
+
+    # ------------------------------------------------------------------ generation
+
+    def _sample_params(
+        self, stop: list[str] | None, kwargs: dict[str, Any], callbacks: Any
+    ) -> dict[str, Any]:
+        """What every sampled call receives: generation settings, tools and child callbacks."""
+        if "model" in kwargs:
+            raise ConfigurationError(
+                "ChatBestRoute chooses the pool model per query; a model=... override is not "
+                "supported (call the pool model directly to pin one)"
+            )
+        params: dict[str, Any] = {}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        params.update(kwargs)
+        stops = stop if stop is not None else self.stop
+        if stops:
+            params["stop"] = list(stops)
+        params["callbacks"] = callbacks if callbacks is not None else []
+        return params
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # LangChain's streaming branch of invoke calls _stream without the run manager.
+        with children_for(self, children_of(run_manager)):
+            return super()._generate_with_cache(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with children_for(self, children_of(run_manager)):
+            return await super()._agenerate_with_cache(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        params = self._sample_params(stop, kwargs, children_of(run_manager))
+        return self._chat_result(run_sync(self._engine.arun(messages, **params)))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        params = self._sample_params(stop, kwargs, children_of(run_manager))
+        return self._chat_result(await self._engine.arun(messages, **params))
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config, children = stream_config(self, config)
+        with children_for(self, children):
+            yield from super().stream(input, config, stop=stop, **kwargs)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config, children = stream_config(self, config)
+        with children_for(self, children):
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        children = children_of(run_manager) if run_manager else current_children(self)
+        params = self._sample_params(stop, kwargs, children)
+        yield from iterate_sync(lambda: self._chunks(messages, params))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        children = children_of(run_manager) if run_manager else current_children(self)
+        params = self._sample_params(stop, kwargs, children)
+        async for chunk in self._chunks(messages, params):
+            yield chunk
+
+    async def _chunks(
+        self, messages: list[BaseMessage], params: dict[str, Any]
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for item in self._engine.astream(messages, **params):
+            if isinstance(item, SampleChunk):
+                if item.selected:
+                    chunk = message_as_chunk(item.message)
+                elif isinstance(item.message, AIMessageChunk):
+                    chunk = passthrough_chunk(item.message)
+                else:
+                    chunk = AIMessageChunk(content=item.text)
+                yield ChatGenerationChunk(message=chunk)
+            else:
+                usage, metadata = self._billing(item)
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content="",
+                        usage_metadata=usage,
+                        response_metadata=metadata,
+                        chunk_position="last",
+                    )
+                )
+
+    # ------------------------------------------------------------------ results
+
+    def _chat_result(self, result: Result) -> ChatResult:
+        chosen = result.sample.message
+        if not isinstance(chosen, AIMessage):
+            chosen = AIMessage(content=result.text)
+        usage, metadata = self._billing(result)
+        message = AIMessage(
+            content=chosen.content,
+            additional_kwargs=dict(chosen.additional_kwargs),
+            tool_calls=list(chosen.tool_calls),
+            invalid_tool_calls=list(chosen.invalid_tool_calls),
+            usage_metadata=usage,
+            response_metadata={**clean_response_metadata(chosen.response_metadata), **metadata},
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={
+                "model_name": metadata["model_name"],
+                "bestroute_trace": result.trace.to_dict(),
+            },
+        )
+
+    def _billing(self, result: Result) -> tuple[UsageMetadata, dict[str, Any]]:
+        """Usage summed over every sample, and the routing metadata, of one routed call."""
+        trace = result.trace
+        final = trace.final
+        assert final is not None  # a Result only exists for a successful attempt
+        usage = UsageMetadata(
+            input_tokens=trace.input_tokens,
+            output_tokens=trace.output_tokens,
+            total_tokens=trace.input_tokens + trace.output_tokens,
+        )
+        chosen = result.sample.message
+        candidate_name = (
+            chosen.response_metadata.get("model_name") if isinstance(chosen, BaseMessage) else None
+        )
+        routing = {
+            "arm": final.arm.key,
+            "n": final.arm.n,
+            "routed_arm": trace.decision.arm.key,
+            "probabilities": dict(trace.decision.probabilities),
+            "scores": list(final.scores),
+            "selected": final.selected,
+            "estimated_cost": trace.estimated_cost,
+            "actual_cost": trace.actual_cost,
+            "candidate_model_name": candidate_name,
+            "attempts": [
+                {
+                    "arm": attempt.arm.key,
+                    "samples": len(attempt.samples),
+                    "errors": list(attempt.errors),
+                    "input_tokens": attempt.input_tokens,
+                    "output_tokens": attempt.output_tokens,
+                    "cost": attempt.cost,
+                }
+                for attempt in trace.attempts
+            ],
+            "latency_s": {
+                "routing": trace.routing_latency_s,
+                "sampling": trace.sampling_latency_s,
+                "scoring": trace.scoring_latency_s,
+            },
+        }
+        return usage, {"model_name": final.arm.model, "bestroute": routing}
+
+
+def _coerce_models(value: Any) -> dict[str, ModelSpec]:
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigurationError(
+            "models must be a non-empty mapping of name -> (chat_model, input_price, "
+            "output_price) or ModelSpec"
+        )
+    return {str(name): to_spec(str(name), entry) for name, entry in value.items()}
+
+
+def _infer_reference(models: Mapping[str, ModelSpec], arms: Sequence[Arm]) -> str:
+    """The one pool model the router has no arm for (the reference answers with n = 1)."""
+    routed = {arm.model for arm in arms}
+    missing = [arm.model for arm in arms if arm.model not in models]
+    if missing:
+        raise ConfigurationError(
+            f"the router has arms for {sorted(set(missing))}, which are not in models="
+            f"{sorted(models)}; add them or use a router trained for this pool"
+        )
+    unrouted = [name for name in models if name not in routed]
+    if len(unrouted) != 1:
+        raise ConfigurationError(
+            "cannot tell the reference model: pass reference=... (the pool models without a "
+            f"router arm are {unrouted})"
+        )
+    return unrouted[0]
+
+
+def _load_reward_model_beside(directory: Path) -> Scorer | None:
+    """The reward model stored with a router checkpoint, if any (see ``from_pretrained``)."""
+    from bestroute.scoring.reward_model import CONFIG_FILE, load_reward_model
+
+    for folder in (directory / "reward", directory / "reward_model", directory):
+        if (folder / CONFIG_FILE).is_file():
+            return load_reward_model(folder)
+    return None
+
+
+def _read_threshold(path: Path) -> float:
+    try:
+        return float(json.loads(path.read_text("utf-8"))["threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"{path} is not a threshold file ({error}); expected JSON with a 'threshold' number"
+        ) from error

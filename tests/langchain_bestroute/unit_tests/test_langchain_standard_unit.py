@@ -1,0 +1,29 @@
+"""LangChain's standard unit suite for ChatBestRoute over the local two-endpoint pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from langchain_bestroute import ChatBestRoute
+
+
+class TestChatBestRouteUnit(ChatModelUnitTests):
+    @pytest.fixture(autouse=True)
+    def _pool_params(self, local_pool: Any) -> None:
+        self._params = local_pool.params()
+
+    @property
+    def chat_model_class(self) -> type[ChatBestRoute]:
+        return ChatBestRoute
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return dict(self._params)
+
+    @property
+    def supports_model_override(self) -> bool:
+        # The router picks the pool model per query; a model=... override is refused.
+        return False
