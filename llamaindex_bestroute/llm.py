@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -28,7 +29,7 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
 from bestroute.engine import BestRoute, QueryMode, Result
-from bestroute.errors import ConfigurationError
+from bestroute.errors import CheckpointError, ConfigurationError
 from bestroute.policy import ThresholdPolicy
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer
@@ -42,9 +43,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Checkpoint folders :meth:`BestRouteLLM.from_pretrained` looks for inside its path.
+#: What :meth:`BestRouteLLM.from_pretrained` looks for inside its path.
 ROUTER_DIR = "router"
-REWARD_MODEL_DIR = "reward_model"
+REWARD_DIRS = ("reward", "reward_model")
+THRESHOLD_FILE = "threshold.json"
+DEFAULT_THRESHOLD = 0.5
 
 
 class BestRouteLLM(FunctionCallingLLM):
@@ -109,7 +112,7 @@ class BestRouteLLM(FunctionCallingLLM):
         prices: Mapping[str, Price] | None = None,
         reference: str | None = None,
         scorer: Scorer | None = None,
-        threshold: float = 0.5,
+        threshold: float = DEFAULT_THRESHOLD,
         policy: ThresholdPolicy | None = None,
         max_n: int | None = None,
         expected_output_tokens: Mapping[str, float] | None = None,
@@ -154,19 +157,29 @@ class BestRouteLLM(FunctionCallingLLM):
         *,
         prices: Mapping[str, Price],
         scorer: Scorer | None = None,
+        threshold: float | None = None,
         **kwargs: Any,
     ) -> BestRouteLLM:
-        """Load the router saved at ``path`` (a router checkpoint, or a folder holding one in
-        ``router/``) and, unless ``scorer`` is given, the reward model in ``path/reward_model``
-        when there is one. ``llms`` names must be the checkpoint's; other arguments as for the
-        constructor."""
+        """Load a trained BEST-Route setup saved at ``path`` over your LlamaIndex ``llms``.
+
+        ``path`` is a router checkpoint, or a folder laid out like the one ``bestroute`` ships
+        and ``examples/train_your_router.py`` writes: ``router/`` (the router checkpoint),
+        optionally ``reward/`` or ``reward_model/`` (the reward model, used as the scorer unless
+        ``scorer`` is given) and ``threshold.json`` (``{"threshold": ...}``, used unless
+        ``threshold`` is given; else 0.5). ``llms`` names must be the router's model names;
+        other arguments as for the constructor.
+        """
         root = Path(path)
         router_dir = root / ROUTER_DIR if (root / ROUTER_DIR).is_dir() else root
-        if scorer is None and (root / REWARD_MODEL_DIR).is_dir():
-            from bestroute.scoring.reward_model import load_reward_model
+        if scorer is None:
+            reward_dir = next((root / d for d in REWARD_DIRS if (root / d).is_dir()), None)
+            if reward_dir is not None:
+                from bestroute.scoring.reward_model import load_reward_model
 
-            scorer = load_reward_model(root / REWARD_MODEL_DIR)
-        return cls(llms, router_dir, prices=prices, scorer=scorer, **kwargs)
+                scorer = load_reward_model(reward_dir)
+        if threshold is None:
+            threshold = _saved_threshold(root / THRESHOLD_FILE)
+        return cls(llms, router_dir, prices=prices, scorer=scorer, threshold=threshold, **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
@@ -392,6 +405,17 @@ class BestRouteLLM(FunctionCallingLLM):
             "bestroute": trace.to_dict(),
             "response": getattr(native, "raw", None),
         }
+
+
+def _saved_threshold(path: Path) -> float:
+    if not path.is_file():
+        return DEFAULT_THRESHOLD
+    try:
+        return float(json.loads(path.read_text("utf-8"))["threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(
+            f'{path} should hold {{"threshold": <number in [0, 1]>}} ({error}); fix or delete it'
+        ) from error
 
 
 def _delta(chunk: SampleChunk) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,9 @@ from bestroute.cost import ensure_offline_tiktoken_cache
 from bestroute.errors import ArmMismatchError, ConfigurationError
 from bestroute.pool import Arm
 from bestroute.router.training import train_router
+from bestroute.scoring.pairs import PreferencePair
+from bestroute.scoring.reward_model import RewardModel
+from bestroute.scoring.reward_training import train_reward_model
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 
 
@@ -192,6 +196,28 @@ def test_from_pretrained_loads_the_router_checkpoint(
     )
     assert llm.engine.pool.reference == pool.reference
     assert llm.engine.route(user("What is 3 plus 4?")).arm == Arm(pool.cheap, 3)
+    # a router checkpoint path works directly too
+    direct = BestRouteLLM.from_pretrained(
+        tmp_path / "router", llms=pool_llms, prices=prices, scorer=longest_scorer
+    )
+    assert direct.engine.policy.threshold == 0.5
+
+
+def test_from_pretrained_loads_the_reward_model_and_threshold(
+    tmp_path: Any, router: Any, pool_llms: dict[str, Any], pool: Any
+) -> None:
+    pairs = [
+        PreferencePair(f"What is {i} plus {i}?", f"{i} plus {i} is {2 * i}.", "I like turtles.")
+        for i in range(8)
+    ]
+    reward, _ = train_reward_model(pairs, epochs=3, val_fraction=0.0, progress=False)
+    router.save(tmp_path / "router")
+    reward.save(tmp_path / "reward")
+    (tmp_path / "threshold.json").write_text(json.dumps({"threshold": 0.42}))
+    prices = {pool.cheap: (0.1, 0.4), pool.reference: (5.0, 15.0)}
+    llm = BestRouteLLM.from_pretrained(tmp_path, llms=pool_llms, prices=prices)
+    assert isinstance(llm.engine.scorer, RewardModel)
+    assert llm.engine.policy.threshold == pytest.approx(0.42)
 
 
 def test_configuration_errors_say_what_to_do(
