@@ -51,7 +51,10 @@ class Cancelled(StoppingCriteria):
 
 
 class QueueStreamer(TextStreamer):
-    """A transformers TextStreamer that hands each finished piece of text to an asyncio queue."""
+    """A transformers TextStreamer that hands each finished piece of text to an asyncio queue.
+
+    ``generated`` collects the generated token ids (the prompt is skipped).
+    """
 
     def __init__(
         self, tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]
@@ -59,6 +62,12 @@ class QueueStreamer(TextStreamer):
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.loop = loop
         self.queue = queue
+        self.generated: list[int] = []
+
+    def put(self, value: torch.Tensor) -> None:
+        if not (self.skip_prompt and self.next_tokens_are_prompt):
+            self.generated.extend(int(token) for token in value.flatten().tolist())
+        super().put(value)
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         if text:

@@ -194,14 +194,17 @@ class TransformersBackend:
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: Any = None,
         seed: int | None = None,
+        final_sample: bool = False,
         **ignored: Any,
-    ) -> AsyncIterator[str]:
-        """Text deltas of one response as they are generated (same parameters as agenerate).
+    ) -> AsyncIterator[Any]:
+        """Text deltas (``str``) of one response as they are generated (agenerate's parameters).
 
         Stop strings end the stream before them. With tools, the raw reply streams, ``<tool_call>``
         markup included (a forced call's opening comes first): pass the joined text to
-        :func:`~bestroute.backends.tool_calls.parse_tool_calls` to read the calls.
-        Leaving the loop early stops generation.
+        :func:`~bestroute.backends.tool_calls.parse_tool_calls` to read the calls. With
+        ``final_sample=True`` the last item is the complete :class:`~bestroute.types.Sample`
+        (real token counts, finish reason, parsed tool calls), as the engine's streaming
+        protocol allows. Leaving the loop early stops generation.
         """
         if ignored.pop("n", 1) != 1:
             raise ConfigurationError("astream draws one response; use agenerate(n=...) for more")
@@ -221,27 +224,33 @@ class TransformersBackend:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
+        streamer = QueueStreamer(self.tokenizer, loop, queue)
         worker = threading.Thread(
             target=self._stream_worker,
-            args=(request, QueueStreamer(self.tokenizer, loop, queue), cancelled, loop, queue),
+            args=(request, streamer, cancelled, loop, queue),
             name=f"bestroute-stream-{self.name}",
             daemon=True,
         )
         worker.start()
         stops = StopFilter(request.stops)
+        stopped = False
+        timing: tuple[float, float] = (0.0, 0.0)
         try:
             if request.prefill:
                 yield request.prefill
             while (item := await queue.get()) is not STREAM_END:
                 if isinstance(item, BaseException):
                     raise item
-                chunk, stopped = stops.push(item)
-                if chunk:
-                    yield chunk
-                if stopped:
-                    return
-            if tail := stops.flush():
+                if isinstance(item, tuple):  # (latency, queued) once generation has finished
+                    timing = item
+                elif not stopped:  # after a stop string, drain until generation halts too
+                    chunk, stopped = stops.push(item)
+                    if chunk:
+                        yield chunk
+            if not stopped and (tail := stops.flush()):
                 yield tail
+            if final_sample:
+                yield self._to_sample(streamer.generated, request, *timing)
         finally:
             cancelled.set()
 
@@ -366,13 +375,16 @@ class TransformersBackend:
         loop: asyncio.AbstractEventLoop,
         queue: asyncio.Queue[Any],
     ) -> None:
+        queued = time.perf_counter()
         try:
             with self._lock, torch.inference_mode(), seeded(request.seed, self.device):
+                started = time.perf_counter()
                 self.model.generate(
                     **self._generate_kwargs(request),
                     streamer=streamer,
                     stopping_criteria=self._stopping_criteria(request, cancelled),
                 )
+                put_threadsafe(loop, queue, (time.perf_counter() - started, started - queued))
         except BaseException as error:  # handed to the consumer, which raises it
             put_threadsafe(loop, queue, error)
         finally:

@@ -19,6 +19,7 @@ from bestroute.backends.transformers_local import TransformersBackend
 from bestroute.cost import TokenizerCounter
 from bestroute.errors import ModelNotFoundError
 from bestroute.local_models import smollm2_gguf_path
+from bestroute.types import Sample
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,15 @@ def backend(cache_dir: Path) -> TransformersBackend:
 
 
 @pytest.fixture(scope="module")
-def greedy_text(backend: TransformersBackend) -> str:
+def greedy(backend: TransformersBackend) -> Sample:
     [sample] = backend.generate(QUESTION, temperature=0)
     assert sample.text.strip()
-    return sample.text
+    return sample
+
+
+@pytest.fixture(scope="module")
+def greedy_text(greedy: Sample) -> str:
+    return greedy.text
 
 
 @pytest.fixture
@@ -164,11 +170,22 @@ async def test_concurrent_calls_on_one_backend_both_complete(
 
 
 async def test_astream_yields_the_greedy_answer_in_pieces(
-    backend: TransformersBackend, greedy_text: str
+    backend: TransformersBackend, greedy: Sample
 ) -> None:
     chunks = [chunk async for chunk in backend.astream(QUESTION, temperature=0)]
-    assert len(chunks) >= 2
-    assert "".join(chunks) == greedy_text
+    assert len(chunks) >= 2 and all(isinstance(chunk, str) for chunk in chunks)
+    assert "".join(chunks) == greedy.text
+
+
+async def test_astream_can_end_with_the_complete_sample(
+    backend: TransformersBackend, greedy: Sample
+) -> None:
+    *chunks, final = [i async for i in backend.astream(QUESTION, temperature=0, final_sample=True)]
+    assert isinstance(final, Sample)
+    assert final.text == "".join(chunks) == greedy.text
+    assert (final.input_tokens, final.output_tokens) == (greedy.input_tokens, greedy.output_tokens)
+    assert final.metadata["finish_reason"] == greedy.metadata["finish_reason"]
+    assert final.latency_s > 0
 
 
 async def test_astream_stops_at_stop_strings(
