@@ -76,7 +76,7 @@ class RoutedCalls(BaseEventHandler):
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         routed = event.span_id is not None and event.span_id.startswith("BestRouteLLM.")
         if routed and isinstance(event, LLMChatEndEvent) and event.response is not None:
-            self.raws.append(event.response.raw)
+            self.raws.append(dict(event.response.raw or {}))
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, Completi
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 
 import llamaindex_bestroute
+from bestroute.backends.function import FunctionBackend
 from bestroute.cost import ensure_offline_tiktoken_cache
 from bestroute.errors import ArmMismatchError, ConfigurationError
 from bestroute.pool import Arm
@@ -241,3 +242,12 @@ def test_configuration_errors_say_what_to_do(
             reference=pool.reference,
             prices={pool.cheap: (0, 0), pool.reference: (1, 1)},
         )
+
+
+def test_built_from_an_engine(make_llm: Any, pool: Any) -> None:
+    engine = make_llm(pool.n3).engine
+    llm = BestRouteLLM(engine=engine, model_name="my-router")
+    assert llm.engine is engine and llm.metadata.model_name == "my-router"
+    engine.pool.candidate(pool.cheap).backend = FunctionBackend(lambda messages: "hi")
+    with pytest.raises(ConfigurationError, match="LlamaIndexBackend"):
+        BestRouteLLM(engine=engine)
