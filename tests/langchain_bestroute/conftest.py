@@ -2,7 +2,8 @@
 
 Only one generative model installs offline here (SmolLM2-135M-Instruct), so the pool is two
 differently priced endpoints of that one model, named as such: a cheap sampling endpoint and a
-greedy "reference" endpoint, sharing one loaded backend. The routers are real RouterNets trained
+greedy "reference" endpoint, sharing one loaded backend (the cheap one samples with a fixed seed,
+so a run repeats). The routers are real RouterNets trained
 in the session with the BEST-Route loss on a handful of labelled queries (MiniLM encoder).
 """
 
@@ -140,7 +141,7 @@ def local_pool() -> LocalPool:
     from langchain_bestroute import ChatTransformers
 
     backend = TransformersBackend(max_new_tokens=MAX_NEW_TOKENS)
-    cheap = ChatTransformers(backend=backend, temperature=0.8, model=CHEAP)
+    cheap = ChatTransformers(backend=backend, temperature=0.8, seed=7, model=CHEAP)
     reference = ChatTransformers(backend=backend, temperature=0.0, model=REFERENCE)
     encoder = Encoder()
 

@@ -21,8 +21,9 @@ SCHEMA_COPYING = (
     "for magic_function(3)) instead of reading the values from the question"
 )
 UNPARSEABLE_CALLS = (
-    "forced tool calls from SmolLM2-135M-Instruct are often not valid JSON objects, so the "
-    "local backend drops them and no tool call comes back"
+    "forced tool calls from SmolLM2-135M-Instruct are often malformed (arguments that are not a "
+    "JSON object, or that hold a Python set the local backend cannot serialise), so the call "
+    "is dropped or the sampled call fails on every arm"
 )
 NO_UNFORCED_CALLS = (
     "without tool_choice SmolLM2-135M-Instruct answers in text and does not call the tool "
