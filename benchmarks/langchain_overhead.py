@@ -4,8 +4,9 @@ The pool is two endpoints of the local SmolLM2-135M-Instruct (one loaded copy). 
 trained here (BEST-Route loss, MiniLM encoder) so the arm is known in advance: one sends every
 query to (cheap, n = 1), the other to (cheap, n = 2). For each arm the same messages go
 
-* directly to the chosen LangChain chat model (for n = 2: one native-n ``agenerate`` call plus
-  the reward model scoring both samples, what one would write by hand), and
+* directly to the chosen LangChain chat model with ``ainvoke`` (for n = 2: one native-n
+  ``agenerate`` call plus the reward model scoring both samples in a worker thread, what one
+  would write by hand), and
 * through ``ChatBestRoute.invoke`` / ``ainvoke``,
 
 with greedy decoding (n = 1) or a fixed seed (n = 2) and a short ``max_new_tokens`` so both do the
@@ -106,21 +107,25 @@ def measure(parts: dict[str, Any], repeats: int) -> dict[str, Any]:
     cheap: ChatTransformers = parts["cheap"]
     scorer = parts["scorer"]
 
-    def direct_n1() -> Any:
-        return cheap.invoke(messages)
+    # The direct baselines run the model the way the engine does, off the calling thread: on a
+    # CPU shared with other work, torch generating in the main thread was several times slower
+    # than in a worker thread, which would flatter the router.
+    async def direct_n1() -> Any:
+        return await cheap.ainvoke(messages)
 
-    def direct_n2() -> Any:
-        result = cheap.generate([messages], n=2)
+    async def direct_n2() -> Any:
+        result = await cheap.agenerate([messages], n=2)
         texts = [generation.text for generation in result.generations[0]]
-        return texts[int(np.argmax(scorer.score(QUERY, texts)))]
-
-    def routed_async(model: ChatBestRoute) -> Any:
-        return asyncio.run(model.ainvoke(messages))
+        scores = await asyncio.to_thread(scorer.score, QUERY, texts)
+        return texts[int(np.argmax(scores))]
 
     cases: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-        "n1_invoke": (direct_n1, lambda: parts["n1"].invoke(messages)),
-        "n1_ainvoke": (direct_n1, lambda: routed_async(parts["n1"])),
-        "n2_invoke": (direct_n2, lambda: parts["n2"].invoke(messages)),
+        "n1_invoke": (lambda: asyncio.run(direct_n1()), lambda: parts["n1"].invoke(messages)),
+        "n1_ainvoke": (
+            lambda: asyncio.run(direct_n1()),
+            lambda: asyncio.run(parts["n1"].ainvoke(messages)),
+        ),
+        "n2_invoke": (lambda: asyncio.run(direct_n2()), lambda: parts["n2"].invoke(messages)),
     }
     report: dict[str, Any] = {}
     for name, (direct, routed) in cases.items():
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("reports/langchain_overhead.json"))
     parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
 
     parts = build(args.max_new_tokens)
