@@ -34,7 +34,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
-from bestroute._sync import iterate_sync
+from bestroute._sync import iterate_sync, run_sync
 from bestroute.backends.chat_prompt import render_prompt
 from bestroute.backends.tool_calls import TOOL_CALL_OPEN, parse_tool_calls, tool_name
 from bestroute.cost import TokenCounter
@@ -227,15 +227,8 @@ class TransformersLLM(FunctionCallingLLM):
 
     # ------------------------------------------------------------------ internals
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        tools, tool_choice, single = self._tool_options(kwargs)
-        samples = self._backend.generate(
-            _openai_messages(messages),
-            1,
-            tools=tools,
-            tool_choice=tool_choice,
-            **self._generation_params(kwargs),
-        )
-        return self._response(samples[0], single)
+        # One code path for sync and async: the backend's async generation (a worker thread).
+        return run_sync(self._achat(messages, **kwargs))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         return (await self.achat_samples(messages, 1, **kwargs))[0]
