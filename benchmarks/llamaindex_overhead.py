@@ -6,7 +6,8 @@ known in advance: one sends every query to (cheap, n = 1), the other to (cheap, 
 arm the same messages go
 
 * directly to the chosen LlamaIndex LLM (for n = 2: one batched ``achat_samples`` call plus the
-  reward model scoring both samples and keeping the best, what one would write by hand), and
+  reward model scoring both samples and keeping the best, what one would write by hand, with
+  generation and scoring off the calling thread as the engine does them), and
 * through ``BestRouteLLM.chat`` / ``achat`` / ``stream_chat``,
 
 with greedy decoding (n = 1) or a fixed seed (n = 2) and a short ``max_new_tokens`` so both do the
@@ -115,10 +116,16 @@ def measure(parts: dict[str, Any], repeats: int) -> dict[str, Any]:
     def direct_n1_stream() -> Any:
         return list(cheap.stream_chat(messages))[-1]
 
-    def direct_n2() -> Any:
-        responses = asyncio.run(cheap.achat_samples(messages, 2, seed=SEED))
+    async def by_hand_n2() -> Any:
+        responses = await cheap.achat_samples(messages, 2, seed=SEED)
         texts = [r.message.content or "" for r in responses]
-        return responses[int(np.argmax(scorer.score(QUERY, texts)))]
+        scores = await asyncio.to_thread(
+            scorer.score, QUERY, texts
+        )  # off the loop, like the engine
+        return responses[int(np.argmax(scores))]
+
+    def direct_n2() -> Any:
+        return asyncio.run(by_hand_n2())
 
     n1: BestRouteLLM = parts["n1"]
     n2: BestRouteLLM = parts["n2"]
