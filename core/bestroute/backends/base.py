@@ -32,7 +32,9 @@ class StreamingBackend(Backend, Protocol):
     one with the candidate's token counter.
     """
 
-    def astream(self, messages: Messages, **params: Any) -> AsyncIterator[SampleChunk | Sample | str]: ...
+    def astream(
+        self, messages: Messages, **params: Any
+    ) -> AsyncIterator[SampleChunk | Sample | str]: ...
 
 
 def supports_native_n(backend: object) -> bool:

@@ -1,0 +1,316 @@
+"""A proxy reward model: an encoder plus a scalar head over query and response features.
+
+For a query q and a response r the head reads ``[e(q), e(r), e(q) * e(r), |e(q) - e(r)|, s(r)]``
+where ``e`` is the encoder's unit-norm embedding and ``s`` the standardised shape features of
+:mod:`bestroute.scoring.features` (length, structure, completeness). The head is a linear term
+plus a small MLP, so it can reproduce a length preference and learn what the embeddings add on
+top. It is trained on preference pairs with the pairwise loss ``-log sigmoid(r(better) -
+r(worse))`` (see :func:`bestroute.scoring.reward_training.train_reward_model`).
+
+Checkpoints are a folder with ``reward.safetensors`` (head weights, feature scaling and, when the
+encoder was fine-tuned, the encoder's weights) and ``reward.json`` (versioned config naming the
+encoder). Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from bestroute.encoder import Encoder
+from bestroute.errors import CheckpointError
+from bestroute.local_models import minilm_path
+from bestroute.scoring.features import (
+    SHAPE_FEATURE_NAMES,
+    SHAPE_FEATURES_VERSION,
+    shape_feature_matrix,
+)
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "reward.json"
+WEIGHTS_FILE = "reward.safetensors"
+CHECKPOINT_FORMAT = "bestroute.reward_model"
+CHECKPOINT_VERSION = 1
+#: Responses are longer than queries; the reward model's default encoder reads this many tokens.
+DEFAULT_REWARD_MAX_TOKENS = 256
+
+
+class RewardModel(torch.nn.Module):
+    """Scores responses to a query (higher is better); implements the Scorer protocol."""
+
+    shape_mean: torch.Tensor
+    shape_std: torch.Tensor
+
+    def __init__(
+        self,
+        encoder: Encoder | None = None,
+        *,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        encoder_finetuned: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder if encoder is not None else Encoder(max_tokens=DEFAULT_REWARD_MAX_TOKENS)
+        self.hidden = hidden
+        self.dropout = dropout
+        self.encoder_finetuned = encoder_finetuned
+        n_shape = len(SHAPE_FEATURE_NAMES)
+        in_features = 4 * self.encoder.dim + n_shape
+        self.register_buffer("shape_mean", torch.zeros(n_shape))
+        self.register_buffer("shape_std", torch.ones(n_shape))
+        self.shape_linear = torch.nn.Linear(n_shape, 1, bias=False)
+        output = torch.nn.Linear(hidden, 1)
+        # the MLP starts silent: early in training the model ranks by its shape features
+        torch.nn.init.zeros_(output.weight)
+        torch.nn.init.zeros_(output.bias)
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(in_features, hidden),
+            torch.nn.GELU(),
+            torch.nn.Dropout(dropout),
+            output,
+        )
+        self.shape_linear.to(self.device)
+        self.mlp.to(self.device)
+        self.to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.device
+
+    def set_shape_scaling(self, shape: np.ndarray) -> None:
+        """Standardise shape features with the mean and std of ``shape`` (training responses)."""
+        mean = torch.as_tensor(shape.mean(axis=0), dtype=torch.float32)
+        std = torch.as_tensor(shape.std(axis=0), dtype=torch.float32).clamp(min=1e-4)
+        self.shape_mean.copy_(mean)
+        self.shape_std.copy_(std)
+
+    def reward_from_features(
+        self, query_emb: torch.Tensor, response_emb: torch.Tensor, shape: torch.Tensor
+    ) -> torch.Tensor:
+        """Rewards ``(B,)`` from embeddings ``(B, dim)`` and raw shape features ``(B, k)``."""
+        scaled = (shape.to(self.device) - self.shape_mean) / self.shape_std
+        x = torch.cat(
+            [
+                query_emb,
+                response_emb,
+                query_emb * response_emb,
+                (query_emb - response_emb).abs(),
+                scaled,
+            ],
+            dim=-1,
+        )
+        return (self.shape_linear(scaled) + self.mlp(x)).squeeze(-1)
+
+    def forward(self, queries: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
+        """Rewards of parallel ``queries``/``responses`` with gradients (used by fine-tuning)."""
+        shape = torch.from_numpy(shape_feature_matrix(list(responses)))
+        return self.reward_from_features(self.encoder(queries), self.encoder(responses), shape)
+
+    @torch.inference_mode()
+    def score(self, query: str, responses: Sequence[str]) -> list[float]:
+        """Reward of each response to ``query``, in one encoder batch."""
+        if not responses:
+            return []
+        return self.score_batch([query] * len(responses), responses, batch_size=len(responses) + 1)
+
+    @torch.inference_mode()
+    def score_batch(
+        self, queries: Sequence[str], responses: Sequence[str], *, batch_size: int = 64
+    ) -> list[float]:
+        """Rewards of parallel ``queries``/``responses`` (many queries at once, e.g. replay)."""
+        if len(queries) != len(responses):
+            raise ValueError("score_batch needs as many queries as responses")
+        was_training = self.training
+        self.eval()
+        texts = list(dict.fromkeys([*queries, *responses]))
+        position = {text: index for index, text in enumerate(texts)}
+        embeddings = torch.from_numpy(encode_by_length(self.encoder, texts, batch_size))
+        embeddings = embeddings.to(self.device)
+        query_emb = embeddings[[position[q] for q in queries]]
+        response_emb = embeddings[[position[r] for r in responses]]
+        shape = torch.from_numpy(shape_feature_matrix(list(responses)))
+        rewards = self.reward_from_features(query_emb, response_emb, shape)
+        self.train(was_training)
+        return [float(value) for value in rewards.float().cpu()]
+
+    def config(self) -> dict[str, Any]:
+        """The versioned JSON config written beside the weights."""
+        is_default = Path(self.encoder.path).resolve() == _default_encoder_path()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "encoder": {
+                "name": "all-MiniLM-L6-v2" if is_default else Path(self.encoder.path).name,
+                "path": None if is_default else str(self.encoder.path),
+                "default": is_default,
+                "max_tokens": self.encoder.max_tokens,
+                "dim": self.encoder.dim,
+                "finetuned": self.encoder_finetuned,
+            },
+            "head": {"hidden": self.hidden, "dropout": self.dropout},
+            "shape_features": {
+                "version": SHAPE_FEATURES_VERSION,
+                "names": list(SHAPE_FEATURE_NAMES),
+            },
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``reward.safetensors`` and ``reward.json`` into ``directory`` (created)."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            name: tensor.detach().float().cpu().contiguous()
+            for name, tensor in self.state_dict().items()
+            if self.encoder_finetuned or not name.startswith("encoder.")
+        }
+        save_file(tensors, str(target / WEIGHTS_FILE), metadata={"format": CHECKPOINT_FORMAT})
+        (target / CONFIG_FILE).write_text(json.dumps(self.config(), indent=2) + "\n")
+        return target
+
+
+def encode_by_length(encoder: Encoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """``encoder.encode(texts)`` with texts batched by length (less padding), in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    encoded = encoder.encode([texts[i] for i in order], batch_size=batch_size)
+    result = np.empty_like(encoded)
+    result[order] = encoded
+    return result
+
+
+def load_reward_model(
+    directory: str | Path,
+    *,
+    encoder: Encoder | None = None,
+    device: str | torch.device | None = None,
+) -> RewardModel:
+    """Load a reward model saved by :meth:`RewardModel.save`.
+
+    ``encoder`` replaces the encoder named in the config (same embedding size required); a
+    fine-tuned checkpoint then loads its saved encoder weights into it. Raises
+    :class:`~bestroute.errors.CheckpointError` for a missing, corrupt or unknown checkpoint.
+    """
+    folder = Path(directory)
+    config = _read_config(folder)
+    encoder_config = config["encoder"]
+    if encoder is None:
+        encoder = _build_encoder(encoder_config, device)
+    if encoder.dim != encoder_config["dim"]:
+        raise CheckpointError(
+            f"{folder}: the checkpoint was trained on {encoder_config['dim']}-dimensional "
+            f"embeddings but the given encoder {encoder.path} gives {encoder.dim}; pass the "
+            "encoder the reward model was trained with"
+        )
+    model = RewardModel(
+        encoder,
+        hidden=int(config["head"]["hidden"]),
+        dropout=float(config["head"]["dropout"]),
+        encoder_finetuned=bool(encoder_config["finetuned"]),
+    )
+    tensors = _read_weights(folder / WEIGHTS_FILE)
+    expected = {
+        name
+        for name in model.state_dict()
+        if model.encoder_finetuned or not name.startswith("encoder.")
+    }
+    missing, unexpected = expected - tensors.keys(), tensors.keys() - expected
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{folder / WEIGHTS_FILE} does not match its config (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}); the files are corrupt or from another "
+            "model: retrain or restore the checkpoint"
+        )
+    try:
+        model.load_state_dict(tensors, strict=False)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{folder / WEIGHTS_FILE} has tensors of the wrong shape for its config: {error}"
+        ) from error
+    model.eval()
+    return model
+
+
+def _default_encoder_path() -> Path | None:
+    try:
+        return minilm_path().resolve()
+    except Exception:  # the default encoder is not installed: nothing is "default"
+        return None
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"no reward-model checkpoint at {folder}: expected {CONFIG_FILE} and {WEIGHTS_FILE} "
+            "written by RewardModel.save()"
+        )
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error}); the checkpoint is corrupt") from error
+    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a bestroute reward-model config (format "
+            f"{config.get('format') if isinstance(config, dict) else None!r})"
+        )
+    version = config.get("version")
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {version!r}; this bestroute reads version "
+            f"{CHECKPOINT_VERSION}: upgrade bestroute or retrain the reward model"
+        )
+    try:
+        encoder, head, shape = config["encoder"], config["head"], config["shape_features"]
+        _ = (encoder["dim"], encoder["max_tokens"], encoder["finetuned"], encoder["default"])
+        _ = (head["hidden"], head["dropout"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} lacks the field {error}; the checkpoint is corrupt") from error
+    if shape.get("version") != SHAPE_FEATURES_VERSION or list(shape.get("names", [])) != list(
+        SHAPE_FEATURE_NAMES
+    ):
+        raise CheckpointError(
+            f"{path} was trained with other response features (version "
+            f"{shape.get('version')!r}); retrain the reward model with this bestroute"
+        )
+    return config
+
+
+def _build_encoder(encoder_config: dict[str, Any], device: str | torch.device | None) -> Encoder:
+    if encoder_config["default"]:
+        return Encoder(max_tokens=int(encoder_config["max_tokens"]), device=device)
+    path = encoder_config.get("path")
+    if not path or not Path(path).exists():
+        raise CheckpointError(
+            f"the reward model's encoder {encoder_config.get('name')!r} is not at {path}: pass "
+            "encoder=Encoder(<local folder>) to load_reward_model"
+        )
+    return Encoder(path, max_tokens=int(encoder_config["max_tokens"]), device=device)
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; the reward-model checkpoint is incomplete")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({error}); the checkpoint is corrupt"
+        ) from error
+
+
+def __getattr__(name: str) -> Any:
+    # ``train_reward_model`` and its report live in reward_training (which imports this module);
+    # they are reachable from here too, where users look for them first.
+    if name in ("train_reward_model", "RewardTrainingReport"):
+        from bestroute.scoring import reward_training
+
+        return getattr(reward_training, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
