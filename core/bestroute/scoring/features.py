@@ -40,7 +40,7 @@ _LOG_CHARS_CENTRE = 6.5
 _SHORT_CHARS = 40
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 _BOLD_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\*\*[^*\n]+\*\*", re.MULTILINE)
-_CLEAN_ENDINGS = tuple('.!?)"\'`*:;]>')
+_CLEAN_ENDINGS = tuple(".!?)\"'`*:;]>")
 _REFUSAL = re.compile(
     r"\b(?:I'm sorry|I am sorry|I apologi[sz]e|as an AI|I cannot|I can't|I am unable|"
     r"I'm unable|I do not have|I don't have|unfortunately)\b",

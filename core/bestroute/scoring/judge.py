@@ -97,7 +97,9 @@ class LLMJudgeScorer:
 
     async def _grade(self, query: str, response: str) -> float:
         try:
-            samples = await self.backend.agenerate(self.messages(query, response), n=1, **self.params)
+            samples = await self.backend.agenerate(
+                self.messages(query, response), n=1, **self.params
+            )
         except Exception as error:  # one failed judge call must not sink the others
             logger.warning("judge call failed (%s); scoring %s", error, self.fallback)
             return self.fallback

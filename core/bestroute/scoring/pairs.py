@@ -51,7 +51,9 @@ def alpaca_eval_pairs(
                 skipped += 1
             else:
                 pairs.append(pair)
-        logger.info("%s: %d pairs, %d skipped (ties or missing)", path, len(records) - skipped, skipped)
+        logger.info(
+            "%s: %d pairs, %d skipped (ties or missing)", path, len(records) - skipped, skipped
+        )
     return pairs
 
 
@@ -67,13 +69,13 @@ def _read_annotations(path: Path) -> list[Any]:
             f"{path} is not a readable AlpacaEval annotations JSON file: {error}"
         ) from error
     if not isinstance(data, list):
-        raise DataFormatError(f"{path}: expected a JSON list of annotations, got {type(data).__name__}")
+        raise DataFormatError(
+            f"{path}: expected a JSON list of annotations, got {type(data).__name__}"
+        )
     return data
 
 
-def _pair_from_record(
-    record: Any, margin: float, path: Path, index: int
-) -> PreferencePair | None:
+def _pair_from_record(record: Any, margin: float, path: Path, index: int) -> PreferencePair | None:
     if not isinstance(record, dict) or "instruction" not in record:
         raise DataFormatError(
             f"{path}: annotation {index} is not an object with 'instruction', 'output_1', "

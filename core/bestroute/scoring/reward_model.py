@@ -59,7 +59,9 @@ class RewardModel(torch.nn.Module):
         encoder_finetuned: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = encoder if encoder is not None else Encoder(max_tokens=DEFAULT_REWARD_MAX_TOKENS)
+        self.encoder = (
+            encoder if encoder is not None else Encoder(max_tokens=DEFAULT_REWARD_MAX_TOKENS)
+        )
         self.hidden = hidden
         self.dropout = dropout
         self.encoder_finetuned = encoder_finetuned
@@ -255,7 +257,9 @@ def _read_config(folder: Path) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} is not valid JSON ({error}); the checkpoint is corrupt") from error
+        raise CheckpointError(
+            f"{path} is not valid JSON ({error}); the checkpoint is corrupt"
+        ) from error
     if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} is not a bestroute reward-model config (format "
@@ -272,7 +276,9 @@ def _read_config(folder: Path) -> dict[str, Any]:
         _ = (encoder["dim"], encoder["max_tokens"], encoder["finetuned"], encoder["default"])
         _ = (head["hidden"], head["dropout"])
     except (KeyError, TypeError) as error:
-        raise CheckpointError(f"{path} lacks the field {error}; the checkpoint is corrupt") from error
+        raise CheckpointError(
+            f"{path} lacks the field {error}; the checkpoint is corrupt"
+        ) from error
     if shape.get("version") != SHAPE_FEATURES_VERSION or list(shape.get("names", [])) != list(
         SHAPE_FEATURE_NAMES
     ):

@@ -107,7 +107,9 @@ def train_reward_model(
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigurationError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if len(pairs) < 2:
-        raise ConfigurationError(f"train_reward_model needs at least 2 preference pairs, got {len(pairs)}")
+        raise ConfigurationError(
+            f"train_reward_model needs at least 2 preference pairs, got {len(pairs)}"
+        )
     started = time.perf_counter()
     epochs = epochs if epochs is not None else (100 if mode == "frozen" else 3)
     encoder = encoder if encoder is not None else Encoder(max_tokens=DEFAULT_REWARD_MAX_TOKENS)
@@ -204,8 +206,12 @@ class _Trainer:
     def margins(self, batch: _PairTensors, grad: bool) -> torch.Tensor:
         """``r(better) - r(worse)`` for a batch of pairs."""
         query = self._embed(batch.query, grad)
-        better = self.model.reward_from_features(query, self._embed(batch.better, grad), batch.better_shape)
-        worse = self.model.reward_from_features(query, self._embed(batch.worse, grad), batch.worse_shape)
+        better = self.model.reward_from_features(
+            query, self._embed(batch.better, grad), batch.better_shape
+        )
+        worse = self.model.reward_from_features(
+            query, self._embed(batch.worse, grad), batch.worse_shape
+        )
         return better - worse
 
     def fit(
@@ -220,7 +226,9 @@ class _Trainer:
         generator = torch.Generator().manual_seed(seed)
         best_state: dict[str, torch.Tensor] | None = None
         best_loss, stale = math.inf, 0
-        bar = tqdm(range(1, epochs + 1), desc="reward model", unit="epoch", disable=not self.progress)
+        bar = tqdm(
+            range(1, epochs + 1), desc="reward model", unit="epoch", disable=not self.progress
+        )
         for epoch in bar:
             train_loss = self._train_epoch(train, generator)
             val_loss, val_accuracy = self.evaluate(val) if len(val) else (train_loss, math.nan)
@@ -228,7 +236,9 @@ class _Trainer:
             report.val_losses.append(val_loss)
             report.val_accuracies.append(val_accuracy)
             report.epochs_run = epoch
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", acc=f"{val_accuracy:.3f}")
+            bar.set_postfix(
+                train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", acc=f"{val_accuracy:.3f}"
+            )
             if val_loss < best_loss - 1e-5 or not len(val):
                 best_loss, stale = val_loss, 0
                 best_state = copy.deepcopy(self._trainable_state())
@@ -279,7 +289,9 @@ class _Trainer:
         self.model.eval()
         margins = torch.cat(
             [
-                self.margins(data.take(torch.arange(start, min(start + 512, len(data)))), grad=False)
+                self.margins(
+                    data.take(torch.arange(start, min(start + 512, len(data)))), grad=False
+                )
                 for start in range(0, len(data), 512)
             ]
         )
