@@ -25,7 +25,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, model_validator
 
-from bestroute._sync import iterate_sync
+from bestroute._sync import iterate_sync, run_sync
 from bestroute.errors import ConfigurationError
 from bestroute.types import Sample
 from langchain_bestroute._messages import to_openai_messages
@@ -159,8 +159,10 @@ class ChatTransformers(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        # One code path: the async one, which generates off the calling thread (on a CPU shared
+        # with other work, torch generating in the main thread was several times slower).
         n, params = self._params(stop, kwargs)
-        samples = self.backend.generate(to_openai_messages(messages), n, **params)
+        samples = run_sync(self.backend.agenerate(to_openai_messages(messages), n, **params))
         return self._result(samples, params)
 
     async def _agenerate(

@@ -79,6 +79,8 @@ async def test_chat_transformers_generates_n_candidates_in_one_call(local_pool: 
     result = await local_pool.cheap.agenerate([HELLO], n=3, max_tokens=6)
     assert len(result.generations[0]) == 3
     assert result.llm_output["model_name"] == local_pool.cheap.model_name
+    message = local_pool.reference.invoke(HELLO, max_tokens=4)  # the sync path
+    assert message.content and message.usage_metadata["output_tokens"] <= 4 + 1
 
 
 def test_token_counters_are_offline_and_never_zero(local_pool: Any) -> None:
