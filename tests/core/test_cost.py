@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from bestroute import (
     Arm,
     Candidate,
@@ -39,8 +40,9 @@ def test_openai_style_detection(name: str, expected: bool) -> None:
 
 
 def test_tokenizer_counter_uses_the_models_own_tokenizer() -> None:
-    from bestroute.local_models import minilm_path
     from transformers import AutoTokenizer
+
+    from bestroute.local_models import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
     assert TokenizerCounter(tokenizer).count("routing queries") == len(

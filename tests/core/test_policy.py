@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from bestroute import Arm, ConfigurationError, ThresholdPolicy
 
 REF = Arm("ref", 1)

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from bestroute.data.collect import build_scorer, collect, export_dataset, read_queries
 from bestroute.data.dataset import load_dataset
 from bestroute.data.pool_config import load_pool_config

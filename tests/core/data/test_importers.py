@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bestroute.data.dataset import candidates_of
 from bestroute.data.importers import (
     fit_prices,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bestroute.errors import ConfigurationError, DataFormatError
 from bestroute.prices import MissingPriceError, ModelPrice, load_prices
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers import load_sources
 from bestroute.data.labels import (
