@@ -1,0 +1,183 @@
+"""``bestroute train``: train the router (and optionally the proxy reward model) from outcome data.
+
+Example::
+
+    bestroute train --dataset multisample:../shared/data/multisample/gsm8k-test-dev.json \\
+        --dataset routellm:../shared/data/routellm/gsm8k/gsm8k-test-dev.csv \\
+        --reference gpt-4-1106-preview --out runs/gsm8k
+
+writes ``runs/gsm8k/router`` (load it with ``bestroute.router.load_router``) and
+``runs/gsm8k/training.json``. ``--reward`` also trains the reward model that picks the best of n
+(``runs/gsm8k/reward``, for ``load_reward_model``) on preference pairs from samples with texts in
+the data and from ``--pairs`` (AlpacaEval annotation files). ``--calibration-fraction`` holds out
+that share of the queries and writes ``threshold.json`` for ``--target-drop`` (needs ``--prices``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bestroute.data.importers import load_sources
+from bestroute.errors import ConfigurationError
+from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS, load_prices
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train the router (and the reward model) from outcome data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        metavar="FORMAT:PATH",
+        help="outcome data (repeatable; several sources are joined on the query text)",
+    )
+    parser.add_argument("--reference", required=True, help="the reference model's name")
+    parser.add_argument("--prices", type=Path, help="prices file (needed to calibrate)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--max-n", type=int, default=5, help="largest n per arm (default 5)")
+    parser.add_argument(
+        "--selector",
+        choices=("proxy", "oracle", "random"),
+        default="oracle",
+        help="best-of-n selector behind the labels (default oracle; proxy reads recorded rewards)",
+    )
+    parser.add_argument("--tolerance", type=float, default=0.0, help="label tolerance (0)")
+    parser.add_argument("--mode", choices=("frozen", "finetune"), default="frozen")
+    parser.add_argument("--epochs", type=int, help="most epochs (default per mode)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="head learning rate (1e-3)")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="early-stopping split (0.15)"
+    )
+    parser.add_argument("--encoder", type=Path, help="local encoder folder (default MiniLM)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reward", action="store_true", help="also train the reward model")
+    parser.add_argument(
+        "--pairs",
+        action="append",
+        default=[],
+        type=Path,
+        help="AlpacaEval annotation files or folders with judged pairs for the reward model",
+    )
+    parser.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this share of queries to calibrate the threshold (default 0: none)",
+    )
+    parser.add_argument(
+        "--target-drop", type=float, default=0.01, help="calibration target (default 0.01)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bestroute.evaluate.splits import split_train_validation
+    from bestroute.evaluate.training import (
+        calibrate_router,
+        train_router_from_records,
+    )
+
+    prices = load_prices(args.prices) if args.prices else None
+    if args.calibration_fraction and prices is None:
+        raise ConfigurationError("calibrating needs dollar costs: pass --prices")
+    default_tokens = prices.default_avg_output_tokens if prices else DEFAULT_AVG_OUTPUT_TOKENS
+    records = load_sources(args.dataset, default_output_tokens=default_tokens)
+    calibration_records = []
+    if args.calibration_fraction:
+        split = split_train_validation(
+            len(records), validation_fraction=args.calibration_fraction, seed=args.seed
+        )
+        calibration_records = [records[i] for i in split.validation]
+        records = [records[i] for i in split.train]
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    options: dict[str, Any] = {"lr": args.lr, "val_fraction": args.val_fraction}
+    if args.epochs:
+        options["epochs"] = args.epochs
+    router, summary = train_router_from_records(
+        records,
+        args.reference,
+        max_n=args.max_n,
+        selector=args.selector,
+        tolerance=args.tolerance,
+        mode=args.mode,
+        encoder_path=args.encoder,
+        seed=args.seed,
+        progress=progress,
+        **options,
+    )
+    router_dir = router.save(args.out / "router")
+    report: dict[str, Any] = {"router": summary, "router_dir": str(router_dir)}
+    training = summary["training"]
+    print(
+        f"router: {summary['queries']} queries, {len(summary['arms'])} arms, best epoch "
+        f"{training['best_epoch']} of {training['epochs_run']}, val loss "
+        f"{_fmt(training['best_val_loss'])}, {summary['seconds']:.1f} s -> {router_dir}"
+    )
+    if args.reward:
+        report["reward"] = _train_reward(args, records, progress)
+    if calibration_records:
+        assert prices is not None
+        result = calibrate_router(
+            router_dir,
+            calibration_records,
+            prices,
+            reference=args.reference,
+            target_drop=args.target_drop,
+            selector=args.selector,
+            seed=args.seed,
+            encoder_path=args.encoder,
+        )
+        (args.out / "threshold.json").write_text(json.dumps(result, indent=1) + "\n")
+        report["calibration"] = result
+        calibration = result["calibration"]
+        print(
+            f"threshold {calibration['threshold']:.4f} for a {100 * args.target_drop:g}% drop "
+            f"(bound {100 * calibration['drop_bound']:.2f}%, saving "
+            f"{100 * calibration['cost_saving']:.1f}% on {calibration['n_queries']} queries)"
+        )
+    (args.out / "training.json").write_text(json.dumps(report, indent=1, default=_json) + "\n")
+    return 0
+
+
+def _train_reward(args: argparse.Namespace, records: list[Any], progress: bool) -> dict[str, Any]:
+    from bestroute.evaluate.training import train_reward_from_records
+    from bestroute.scoring.pairs import alpaca_eval_pairs
+
+    files: list[Path] = []
+    for path in args.pairs:
+        files.extend(sorted(path.glob("*.json*")) if path.is_dir() else [path])
+    extra = alpaca_eval_pairs(files) if files else []
+    model, summary = train_reward_from_records(
+        records, extra_pairs=extra, seed=args.seed, progress=progress
+    )
+    reward_dir = model.save(args.out / "reward")
+    training = summary["training"]
+    print(
+        f"reward model: {summary['pairs']} pairs, val accuracy "
+        f"{_fmt(training.get('best_val_accuracy'))}, {training.get('seconds', 0.0):.1f} s "
+        f"-> {reward_dir}"
+    )
+    summary["reward_dir"] = str(reward_dir)
+    return summary
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "n/a"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

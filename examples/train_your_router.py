@@ -1,0 +1,128 @@
+"""Train a BEST-Route router for your own pool, end to end: collect -> label -> train -> calibrate -> use.
+
+Runs offline on the demo pool (two endpoints of SmolLM2-135M-Instruct, see
+bestroute/assets/demo/pool.yaml). To train for API models, write a pool YAML whose candidates use
+`python: my_models:gpt4o` backends (an async function that calls ChatOpenAI / ChatAnthropic /
+a vLLM or Ollama server and returns the text) and give each its list prices in dollars per 1M
+tokens (e.g. gpt-4o input 5.0 / output 15.0, gpt-4o-mini 0.15 / 0.60), then pass --pool.
+
+    python examples/train_your_router.py --out runs/my-router            # the whole pipeline
+    python examples/train_your_router.py --limit 6 --samples 2 --out /tmp/r   # a quick look
+
+This is also how the router shipped with `bestroute demo` was trained (with the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bestroute import BestRoute, ThresholdPolicy, VerifierScorer, demo
+from bestroute.calibration import calibrate_threshold
+from bestroute.data.collect import collect, export_dataset
+from bestroute.data.labels import cost_matrix, quality_matrix, reference_quality, soft_labels
+from bestroute.data.pool_config import load_pool_config
+from bestroute.data.store import CollectionStore
+from bestroute.evaluate.splits import split_train_validation
+from bestroute.prices import ModelPrice
+from bestroute.router import load_router, train_router
+from bestroute.scoring.reward_model import load_reward_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=Path, default=demo.pool_config_path(), help="pool YAML")
+    parser.add_argument("--questions", type=Path, default=demo.assets_dir() / "questions.jsonl")
+    parser.add_argument(
+        "--reward", type=Path, default=demo.assets_dir() / "reward", help="proxy reward model"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=6, help="samples per query from each small model"
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--limit", type=int, help="use only the first N questions")
+    parser.add_argument(
+        "--target-drop", type=float, default=0.05, help="quality drop the threshold may cost"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the database and checkpoints"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # 1. Collect: every small model answers each question `--samples` times, the reference once;
+    #    each response is stored in SQLite as it arrives (rerunning resumes) and graded.
+    pool = load_pool_config(args.pool)
+    questions = [q for q in demo.load_questions(args.questions) if q["answers"]][: args.limit]
+    reward = load_reward_model(args.reward)
+    with CollectionStore(args.out / "collect.db") as store:
+        summary = asyncio.run(
+            collect(
+                pool,
+                [(q["id"], q["query"]) for q in questions],
+                store,
+                n_per_model=args.samples,
+                scorer=VerifierScorer(demo.verify_question),
+                proxy=reward,
+                concurrency=2,
+                generate_params={"max_new_tokens": args.max_new_tokens},
+            )
+        )
+        records = export_dataset(store)
+    print(f"collected: {summary}")
+
+    # 2. Label: BEST-Route soft labels, P(best-of-n by the proxy reward >= the reference).
+    arms = pool.router_arms
+    labels = soft_labels(records, arms, pool.reference, selector="proxy", seed=args.seed)
+    print(
+        "mean label per arm:",
+        {a.key: round(float(v), 3) for a, v in zip(arms, np.nanmean(labels, 0), strict=True)},
+    )
+
+    # 3. Train the router heads on frozen MiniLM embeddings, keeping a validation split.
+    split = split_train_validation(len(records), validation_fraction=0.3, seed=args.seed)
+    queries = [r.query for r in records]
+    router, report = train_router(
+        labels[split.train], arms, queries=[queries[i] for i in split.train], seed=args.seed
+    )
+    print(f"trained in {report.seconds:.1f} s, best epoch {report.best_epoch}")
+
+    # 4. Calibrate the threshold on validation queries for the target quality drop.
+    validation = [records[i] for i in split.validation]
+    prices = {c.name: ModelPrice(c.input_price, c.output_price) for c in pool.candidates.values()}
+    ref = pool.reference_arm
+    calibration = calibrate_threshold(
+        router.predict([r.query for r in validation]),
+        cost_matrix(validation, arms, prices),
+        quality_matrix(validation, arms, "proxy"),
+        np.array([reference_quality(r, pool.reference) for r in validation]),
+        cost_matrix(validation, [ref], prices)[:, 0],
+        target_drop=args.target_drop,
+    )
+    print("calibration:", calibration.to_dict())
+    router.save(args.out / "router")
+    (args.out / "threshold.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
+
+    # 5. Use it: the engine loads the checkpoint against the pool (arms must match).
+    engine = BestRoute(
+        pool,
+        load_router(args.out / "router", pool=pool),
+        reward,
+        ThresholdPolicy(calibration.threshold),
+    )
+    result = engine.run("What is the capital of Italy?", max_new_tokens=args.max_new_tokens)
+    trace = result.trace.to_dict()
+    print(
+        f"routed to {trace['arm']} (p={trace['probabilities']}) -> {result.text!r}; ${trace['actual_cost']:.6f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

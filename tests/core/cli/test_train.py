@@ -1,0 +1,89 @@
+"""``bestroute train`` and ``bestroute calibrate``: checkpoints the engine loads, a kept threshold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bestroute.cli import main
+from bestroute.data.dataset import save_dataset
+from bestroute.data.importers import load_sources
+from bestroute.pool import Arm
+from bestroute.router.checkpoint import load_router
+
+REFERENCE = "gpt-4-1106-preview"
+
+
+@pytest.fixture(scope="module")
+def slices(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """GSM8K join: 150 queries to train on, 100 others to calibrate on."""
+    records = load_sources(
+        [
+            f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
+            f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+        ]
+    )
+    folder = tmp_path_factory.mktemp("data")
+    return (
+        save_dataset(records[:150], folder / "train.jsonl"),
+        save_dataset(records[150:250], folder / "validation.jsonl"),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(slices: tuple[Path, Path], shared_data: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    code = main(
+        [
+            "train",
+            "--dataset",
+            f"jsonl:{slices[0]}",
+            "--reference",
+            REFERENCE,
+            "--max-n",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_router_the_engine_loads(trained: Path) -> None:
+    report = json.loads((trained / "training.json").read_text())
+    arms = report["router"]["arms"]
+    assert "meta-math/MetaMath-Mistral-7B@3" in arms and f"{REFERENCE}@1" not in arms
+    router = load_router(trained / "router")
+    assert Arm("meta-math/MetaMath-Mistral-7B", 3) in router.arms
+    probabilities = router.predict(["What is 12 times 7?", "A train leaves at 3 pm..."])
+    assert probabilities.shape == (2, len(arms))
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    assert report["router"]["training"]["best_epoch"] >= 1
+
+
+def test_calibrate_writes_a_threshold(
+    trained: Path, slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    common = [
+        "calibrate",
+        "--router",
+        str(trained / "router"),
+        "--dataset",
+        f"jsonl:{slices[1]}",
+        "--reference",
+        REFERENCE,
+        "--prices",
+        str(shared_data / "prices.json"),
+    ]
+    assert main([*common, "--target-drop", "0.02", "--out", str(tmp_path / "drop.json")]) == 0
+    assert main([*common, "--budget", "0.001", "--out", str(tmp_path / "budget.json")]) == 0
+    drop = json.loads((tmp_path / "drop.json").read_text())["calibration"]
+    budget = json.loads((tmp_path / "budget.json").read_text())["calibration"]
+    assert drop["n_queries"] == 100 and 0.0 <= drop["threshold"] <= 1.0
+    assert drop["reference_only"] or drop["drop_bound"] <= 0.02
+    assert budget["cost_bound"] <= 0.001 and budget["budget"] == 0.001
