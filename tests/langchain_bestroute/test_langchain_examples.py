@@ -21,9 +21,11 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARAL
 
 @pytest.fixture(scope="module")
 def checkpoint(local_pool: Any, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """``--checkpoint`` arguments: none when the demo's router ships, else one trained here."""
-    if (demo.assets_dir() / "router" / "router.json").is_file():
-        return []
+    """``--checkpoint`` for the demo pool's names, trained here (router, reward model, threshold).
+
+    The examples default to the shipped demo checkpoint; the test passes its own so that it
+    checks the examples' code independently of those shipped weights.
+    """
     folder = tmp_path_factory.mktemp("demo-checkpoint")
     queries = ["What is the capital of France?", "What is 9 times 8?", "Hello", "Write a haiku."]
     labels = np.array([[0.9, 0.95], [0.3, 0.8], [0.9, 0.95], [0.2, 0.6]], dtype=np.float32)
