@@ -471,10 +471,8 @@ class ChatBestRoute(BaseChatModel):
         )
         return ChatResult(
             generations=[ChatGeneration(message=message)],
-            llm_output={
-                "model_name": metadata["model_name"],
-                "bestroute_trace": result.trace.to_dict(),
-            },
+            # LangChain copies llm_output into the message's response_metadata: keep it small.
+            llm_output={"model_name": metadata["model_name"]},
         )
 
     def _billing(self, result: Result) -> tuple[UsageMetadata, dict[str, Any]]:
