@@ -247,10 +247,25 @@ def _loads_tolerant(text: str) -> Any:
         except json.JSONDecodeError:
             pass
         try:
-            return ast.literal_eval(_pythonish(attempt))
+            return _json_safe(ast.literal_eval(_pythonish(attempt)))
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
             pass
     return None
+
+
+def _json_safe(value: Any) -> Any:
+    """A Python literal as JSON values: sets and tuples become lists, keys become strings.
+
+    ``ast.literal_eval`` also reads sets (``{"input"}``), tuples and bytes, which JSON can't hold.
+    """
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [_json_safe(item) for item in items]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
 
 
 def _repairs(text: str, max_cuts: int = 8) -> Iterator[str]:

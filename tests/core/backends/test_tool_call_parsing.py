@@ -177,3 +177,11 @@ def test_tools_prompt_lists_signatures_and_the_markup() -> None:
     assert "unit: Unit (one of C, F)" in block
     assert "- add(a: number, b: number)" in block
     assert "<tool_call>" in block and "</tool_call>" in block
+
+
+def test_python_sets_and_tuples_in_arguments_become_json_lists() -> None:
+    parsed = parse_tool_calls(
+        '<tool_call>{"name": "f", "arguments": {"a": {"input"}, "b": (1, 2)}}</tool_call>'
+    )
+    assert parsed.calls and parsed.calls[0].arguments == {"a": ["input"], "b": [1, 2]}
+    json.dumps(parsed.calls[0].arguments)
