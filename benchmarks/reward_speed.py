@@ -54,7 +54,11 @@ def load_responses(count: int, tokenizer: Any) -> tuple[str, list[str], str]:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             for record in json.load(handle):
                 text = record.get("output_2") or ""
-                if TOKEN_RANGE[0] <= len(tokenizer(text)["input_ids"]) <= TOKEN_RANGE[1]:
+                if (
+                    TOKEN_RANGE[0]
+                    <= len(tokenizer(text, verbose=False)["input_ids"])
+                    <= TOKEN_RANGE[1]
+                ):
                     outputs.setdefault(record["instruction"], []).append(text)
         for instruction, texts in outputs.items():
             if len(texts) >= count:
@@ -85,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = load_reward_model(args.checkpoint) if args.checkpoint else RewardModel().eval()
     encoder = model.encoder
     query, responses, source = load_responses(RESPONSES, encoder.tokenizer)
-    tokens = [len(encoder.tokenizer(r)["input_ids"]) for r in responses]
+    tokens = [len(encoder.tokenizer(r, verbose=False)["input_ids"]) for r in responses]
 
     batched = median_seconds(lambda: model.score(query, responses), args.warmup, args.repeats)
     sequential = median_seconds(

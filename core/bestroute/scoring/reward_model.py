@@ -1,10 +1,10 @@
 """A proxy reward model: an encoder plus a scalar head over query and response features.
 
-For a query q and a response r the head reads ``[e(q), e(r), e(q) * e(r), |e(q) - e(r)|, s(r)]``
-where ``e`` is the encoder's unit-norm embedding and ``s`` the standardised shape features of
-:mod:`bestroute.scoring.features` (length, structure, completeness). The head is a linear term
-plus a small MLP, so it can reproduce a length preference and learn what the embeddings add on
-top. It is trained on preference pairs with the pairwise loss ``-log sigmoid(r(better) -
+For a query q and a response r the reward is ``w . s(r) + MLP([e(q), e(r), e(q) * e(r),
+|e(q) - e(r)|, s(r)])`` where ``e`` is the encoder's unit-norm embedding and ``s`` the
+standardised shape features of :mod:`bestroute.scoring.features` (length, structure,
+repetition, refusals). The linear term is the shape prior (it contains "the longer answer wins"
+and refines it); the MLP learns what the embeddings add on top and starts at zero. Both are trained on preference pairs with the pairwise loss ``-log sigmoid(r(better) -
 r(worse))`` (see :func:`bestroute.scoring.reward_training.train_reward_model`).
 
 Checkpoints are a folder with ``reward.safetensors`` (head weights, feature scaling and, when the

@@ -1,8 +1,15 @@
 """Train a :class:`RewardModel` on preference pairs with the pairwise loss.
 
 The loss is ``-log sigmoid(r(better) - r(worse))``. Pairs are split into training and validation
-by query (no validation query is seen in training); training stops early when the validation loss
-has not improved for ``patience`` epochs and the best weights are restored.
+by query (no validation query is seen in training). Training has two stages:
+
+1. the linear term over the shape features (length, structure, repetition, refusals) is fitted
+   to convergence (a convex problem, full-batch L-BFGS): the prior every reward starts from;
+2. the MLP over embeddings and shape features learns the residual, epoch by epoch; it stops
+   early when the validation loss has not improved for ``patience`` epochs and the best weights
+   are restored. The residual is kept only when it beats the prior on validation by more than
+   two standard errors of the per-pair loss difference; otherwise the MLP stays silent (epoch 0).
+   On small data the embeddings mostly add noise, and this keeps them from costing accuracy.
 
 Two modes: ``"frozen"`` (the default on CPU) embeds every distinct text once and trains only the
 head on the cached embeddings; ``"finetune"`` also updates the encoder (for a GPU).
@@ -30,6 +37,9 @@ from bestroute.scoring.reward_model import DEFAULT_REWARD_MAX_TOKENS, RewardMode
 
 logger = logging.getLogger(__name__)
 
+#: The MLP residual must lower the validation loss by this many standard errors to be kept.
+RESIDUAL_SIGNIFICANCE = 2.0
+
 TrainingMode = Literal["frozen", "finetune"]
 
 
@@ -46,6 +56,8 @@ class RewardTrainingReport:
     best_epoch: int = 0
     best_val_loss: float = math.nan
     best_val_accuracy: float = math.nan
+    prior_val_loss: float = math.nan
+    prior_val_accuracy: float = math.nan
     train_losses: list[float] = field(default_factory=list)
     val_losses: list[float] = field(default_factory=list)
     val_accuracies: list[float] = field(default_factory=list)
@@ -136,6 +148,7 @@ def train_reward_model(
             embed_started = time.perf_counter()
             trainer.cache_embeddings()
             report.embedding_seconds = time.perf_counter() - embed_started
+        trainer.fit_shape_prior(train_data)
         trainer.fit(train_data, val_data, epochs, patience, seed, report)
     model.eval()
     report.seconds = time.perf_counter() - started
@@ -172,8 +185,7 @@ class _Trainer:
         self.progress = progress
         self.cache: torch.Tensor | None = None
         groups: list[dict[str, Any]] = [
-            {"params": list(model.shape_linear.parameters()), "lr": lr, "weight_decay": 0.0},
-            {"params": list(model.mlp.parameters()), "lr": lr, "weight_decay": weight_decay},
+            {"params": list(model.mlp.parameters()), "lr": lr, "weight_decay": weight_decay}
         ]
         if mode == "finetune":
             groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
@@ -214,6 +226,26 @@ class _Trainer:
         )
         return better - worse
 
+    def fit_shape_prior(self, train: _PairTensors, l2: float = 1e-3) -> None:
+        """Stage 1: the shape features' linear term, fitted to convergence (full batch)."""
+        linear = self.model.shape_linear
+        scale = (self.model.shape_mean, self.model.shape_std)
+        better = (train.better_shape.to(self.model.device) - scale[0]) / scale[1]
+        worse = (train.worse_shape.to(self.model.device) - scale[0]) / scale[1]
+        optimizer = torch.optim.LBFGS(
+            linear.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe"
+        )
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            margins = (linear(better) - linear(worse)).squeeze(-1)
+            loss = torch.nn.functional.softplus(-margins).mean() + l2 * linear.weight.square().sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        linear.requires_grad_(False)
+
     def fit(
         self,
         train: _PairTensors,
@@ -223,15 +255,23 @@ class _Trainer:
         seed: int,
         report: RewardTrainingReport,
     ) -> None:
+        """Stage 2: the MLP residual, with early stopping on the validation loss."""
         generator = torch.Generator().manual_seed(seed)
-        best_state: dict[str, torch.Tensor] | None = None
-        best_loss, stale = math.inf, 0
+        prior_state = copy.deepcopy(self._trainable_state())
+        prior_losses = self.pair_losses(val) if len(val) else None
+        best_loss, best_accuracy = _summary(prior_losses)
+        report.prior_val_loss, report.prior_val_accuracy = best_loss, best_accuracy
+        report.best_val_loss, report.best_val_accuracy = best_loss, best_accuracy
+        best_state, best_losses, stale = prior_state, prior_losses, 0
         bar = tqdm(
             range(1, epochs + 1), desc="reward model", unit="epoch", disable=not self.progress
         )
         for epoch in bar:
             train_loss = self._train_epoch(train, generator)
-            val_loss, val_accuracy = self.evaluate(val) if len(val) else (train_loss, math.nan)
+            losses = self.pair_losses(val) if len(val) else None
+            val_loss, val_accuracy = (
+                _summary(losses) if losses is not None else (train_loss, math.nan)
+            )
             report.train_losses.append(train_loss)
             report.val_losses.append(val_loss)
             report.val_accuracies.append(val_accuracy)
@@ -239,8 +279,8 @@ class _Trainer:
             bar.set_postfix(
                 train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", acc=f"{val_accuracy:.3f}"
             )
-            if val_loss < best_loss - 1e-5 or not len(val):
-                best_loss, stale = val_loss, 0
+            if losses is None or val_loss < best_loss - 1e-5:
+                best_loss, best_losses, stale = val_loss, losses, 0
                 best_state = copy.deepcopy(self._trainable_state())
                 report.best_epoch, report.best_val_loss = epoch, val_loss
                 report.best_val_accuracy = val_accuracy
@@ -250,8 +290,23 @@ class _Trainer:
                     logger.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
                     break
         bar.close()
-        if best_state is not None:
-            self.model.load_state_dict(best_state, strict=False)
+        if prior_losses is not None and best_losses is not None and report.best_epoch > 0:
+            gain = prior_losses[0] - best_losses[0]
+            standard_error = float(gain.std(unbiased=True)) / math.sqrt(max(len(gain), 1))
+            if float(gain.mean()) <= RESIDUAL_SIGNIFICANCE * standard_error:
+                logger.info(
+                    "the MLP residual (epoch %d) is not significantly better than the shape prior "
+                    "on validation (gain %.4f, standard error %.4f): keeping the prior",
+                    report.best_epoch,
+                    float(gain.mean()),
+                    standard_error,
+                )
+                best_state = prior_state
+                report.best_epoch = 0
+                report.best_val_loss = report.prior_val_loss
+                report.best_val_accuracy = report.prior_val_accuracy
+        self.model.load_state_dict(best_state, strict=False)
+        self.model.shape_linear.requires_grad_(True)
 
     def _trainable_state(self) -> dict[str, torch.Tensor]:
         return {
@@ -284,8 +339,8 @@ class _Trainer:
         return total / max(count, 1)
 
     @torch.no_grad()
-    def evaluate(self, data: _PairTensors) -> tuple[float, float]:
-        """Mean pairwise loss and the fraction of pairs ranked correctly."""
+    def pair_losses(self, data: _PairTensors) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pair loss and whether each pair is ranked correctly (evaluation mode)."""
         self.model.eval()
         margins = torch.cat(
             [
@@ -294,9 +349,15 @@ class _Trainer:
                 )
                 for start in range(0, len(data), 512)
             ]
-        )
-        loss = float(torch.nn.functional.softplus(-margins).mean())
-        return loss, float((margins > 0).float().mean())
+        ).cpu()
+        return torch.nn.functional.softplus(-margins), (margins > 0).float()
+
+
+def _summary(losses: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[float, float]:
+    """Mean validation loss and accuracy (``inf``/NaN without validation pairs)."""
+    if losses is None:
+        return math.inf, math.nan
+    return float(losses[0].mean()), float(losses[1].mean())
 
 
 def _split_by_query(

@@ -1,0 +1,271 @@
+"""The proxy reward model on real AlpacaEval judgements: accuracy, ties, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file, save_file
+
+from bestroute.encoder import Encoder
+from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.scoring import (
+    PreferencePair,
+    RewardModel,
+    Scorer,
+    alpaca_eval_pairs,
+    load_reward_model,
+    select_best,
+    train_reward_model,
+)
+from bestroute.scoring.reward_model import CONFIG_FILE, WEIGHTS_FILE
+from bestroute.scoring.reward_training import RewardTrainingReport
+
+pytestmark = pytest.mark.slow
+
+REFERENCE_FILE = "gpt4_1106_preview.json.gz"
+#: Instructions drawn (seeded) from AlpacaEval's 805; 30% of them are held back, unseen in training.
+INSTRUCTIONS = 100
+HELD_BACK = 0.3
+SEED = 0
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    """MiniLM reading 64 tokens (the reward model's default reads 256; this keeps CI fast)."""
+    return Encoder(max_tokens=64)
+
+
+@pytest.fixture(scope="module")
+def alpaca_split(shared_data: Path) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Judged pairs of the 15 non-reference models, split by instruction into train / held back."""
+    files = sorted(
+        path
+        for path in (shared_data / "alpaca_eval").glob("*.json.gz")
+        if path.name != REFERENCE_FILE
+    )
+    assert len(files) >= 10, f"expected the AlpacaEval model files under {shared_data}"
+    pairs = alpaca_eval_pairs(files)
+    instructions = sorted({pair.query for pair in pairs})
+    rng = np.random.default_rng(SEED)
+    chosen = [instructions[i] for i in rng.permutation(len(instructions))[:INSTRUCTIONS]]
+    held_back = set(chosen[: round(HELD_BACK * INSTRUCTIONS)])
+    kept = set(chosen)
+    train = [p for p in pairs if p.query in kept and p.query not in held_back]
+    test = [p for p in pairs if p.query in held_back]
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def trained(
+    alpaca_split: tuple[list[PreferencePair], list[PreferencePair]], encoder: Encoder
+) -> tuple[RewardModel, RewardTrainingReport]:
+    train, _ = alpaca_split
+    return train_reward_model(train, encoder=encoder, seed=SEED, progress=False)
+
+
+def test_ranks_unseen_pairs_better_than_chance_and_length(
+    alpaca_split: tuple[list[PreferencePair], list[PreferencePair]],
+    trained: tuple[RewardModel, RewardTrainingReport],
+) -> None:
+    train, test = alpaca_split
+    model, report = trained
+    assert not {p.query for p in train} & {p.query for p in test}
+    # score every distinct (instruction, response) once
+    distinct = list(dict.fromkeys((p.query, text) for p in test for text in (p.better, p.worse)))
+    rewards = dict(
+        zip(
+            distinct,
+            model.score_batch([q for q, _ in distinct], [r for _, r in distinct]),
+            strict=True,
+        )
+    )
+    reward_accuracy = float(
+        np.mean([rewards[(p.query, p.better)] > rewards[(p.query, p.worse)] for p in test])
+    )
+    length_accuracy = float(np.mean([len(p.better) > len(p.worse) for p in test]))
+    print(
+        f"\nAlpacaEval, {len(test)} held-back pairs on {len({p.query for p in test})} unseen "
+        f"instructions (trained on {report.n_train_pairs} pairs, validated on "
+        f"{report.n_val_pairs}):\n  reward model {reward_accuracy:.3f}, longer-response "
+        f"heuristic {length_accuracy:.3f}, chance 0.500 (shape prior alone on validation "
+        f"{report.prior_val_accuracy:.3f}, MLP residual kept from epoch {report.best_epoch}; embedding {report.embedding_seconds:.0f} s of {report.seconds:.0f} s training)"
+    )
+    assert reward_accuracy > 0.5
+    assert reward_accuracy > length_accuracy
+
+
+def test_training_report_and_validation_split(
+    alpaca_split: tuple[list[PreferencePair], list[PreferencePair]],
+    trained: tuple[RewardModel, RewardTrainingReport],
+) -> None:
+    train, _ = alpaca_split
+    model, report = trained
+    assert isinstance(model, Scorer)
+    assert report.mode == "frozen"
+    assert report.n_train_pairs + report.n_val_pairs == len(train)
+    assert report.n_val_queries == math.ceil(0.15 * len({p.query for p in train}))
+    assert report.epochs_run >= 1 and 0 <= report.best_epoch <= report.epochs_run
+    assert len(report.val_losses) == report.epochs_run
+    assert 0.5 < report.prior_val_accuracy <= 1.0
+    assert report.best_val_loss <= report.prior_val_loss
+    assert not model.training
+
+
+def test_ties_go_to_the_earliest_response(
+    trained: tuple[RewardModel, RewardTrainingReport],
+) -> None:
+    model, _ = trained
+    query = "Give me three tips for staying focused while studying."
+    good = (
+        "1. **Remove distractions**: put your phone in another room.\n"
+        "2. **Work in blocks**: study 25 minutes, then rest 5.\n"
+        "3. **Set a goal**: decide what you will finish before you start."
+    )
+    short = "Focus."
+    scores = model.score(query, [short, good, good, short])
+    assert scores[1] == scores[2] and scores[0] == scores[3]
+    assert scores[1] > scores[0]
+    assert select_best(scores) == 1
+    assert select_best([0.5, 0.5, 0.5]) == 0
+    assert model.score(query, []) == []
+
+
+def test_save_and_load_give_identical_scores(
+    tmp_path: Path, trained: tuple[RewardModel, RewardTrainingReport], encoder: Encoder
+) -> None:
+    model, _ = trained
+    query = "What is the capital of Australia?"
+    responses = [
+        "Canberra.",
+        "The capital of Australia is Canberra, chosen as a compromise between Sydney and "
+        "Melbourne.",
+        "Sydney",
+    ]
+    model.save(tmp_path / "reward")
+    config = json.loads((tmp_path / "reward" / CONFIG_FILE).read_text())
+    assert config["version"] == 1 and config["encoder"]["name"] == "all-MiniLM-L6-v2"
+    assert config["encoder"]["max_tokens"] == 64 and not config["encoder"]["finetuned"]
+    assert not any(
+        name.startswith("encoder.") for name in load_file(tmp_path / "reward" / WEIGHTS_FILE)
+    )
+
+    expected = model.score(query, responses)
+    assert (
+        load_reward_model(tmp_path / "reward", encoder=encoder).score(query, responses) == expected
+    )
+    # without an encoder the config's own (default MiniLM, 64 tokens) is built
+    assert load_reward_model(tmp_path / "reward").score(query, responses) == expected
+
+
+@pytest.fixture(scope="module")
+def saved(
+    tmp_path_factory: pytest.TempPathFactory, trained: tuple[RewardModel, RewardTrainingReport]
+) -> Path:
+    folder = tmp_path_factory.mktemp("reward")
+    trained[0].save(folder)
+    return folder
+
+
+def _copy(saved: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        (target / name).write_bytes((saved / name).read_bytes())
+    return target
+
+
+def _edit_config(folder: Path, **changes: object) -> None:
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    for dotted, value in changes.items():
+        node = config
+        *parents, leaf = dotted.split("__")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def test_corrupt_or_unknown_checkpoints_raise(
+    tmp_path: Path, saved: Path, encoder: Encoder
+) -> None:
+    with pytest.raises(CheckpointError, match="no reward-model checkpoint"):
+        load_reward_model(tmp_path / "nowhere", encoder=encoder)
+
+    bad_json = _copy(saved, tmp_path / "bad_json")
+    (bad_json / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_reward_model(bad_json, encoder=encoder)
+
+    future = _copy(saved, tmp_path / "future")
+    _edit_config(future, version=99)
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_reward_model(future, encoder=encoder)
+
+    router = _copy(saved, tmp_path / "router")
+    _edit_config(router, format="bestroute.router")
+    with pytest.raises(CheckpointError, match="not a bestroute reward-model config"):
+        load_reward_model(router, encoder=encoder)
+
+    old_features = _copy(saved, tmp_path / "old_features")
+    _edit_config(old_features, shape_features__version=1)
+    with pytest.raises(CheckpointError, match="other response features"):
+        load_reward_model(old_features, encoder=encoder)
+
+    wrong_shape = _copy(saved, tmp_path / "wrong_shape")
+    _edit_config(wrong_shape, head__hidden=17)
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_reward_model(wrong_shape, encoder=encoder)
+
+    truncated = _copy(saved, tmp_path / "truncated")
+    data = (truncated / WEIGHTS_FILE).read_bytes()
+    (truncated / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_reward_model(truncated, encoder=encoder)
+
+    missing_tensor = _copy(saved, tmp_path / "missing_tensor")
+    tensors = load_file(missing_tensor / WEIGHTS_FILE)
+    del tensors["shape_linear.weight"]
+    save_file(tensors, missing_tensor / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError, match="does not match its config"):
+        load_reward_model(missing_tensor, encoder=encoder)
+
+    no_weights = _copy(saved, tmp_path / "no_weights")
+    (no_weights / WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_reward_model(no_weights, encoder=encoder)
+
+
+def test_fine_tuning_updates_the_encoder_and_round_trips(tmp_path: Path) -> None:
+    pairs = [
+        PreferencePair(f"Name a fruit number {i}.", f"Apple is a fruit ({i}).", "I cannot help.")
+        for i in range(8)
+    ]
+    own = Encoder(max_tokens=32)  # fine-tuning changes its weights: not the shared encoder
+    before = own.model.embeddings.word_embeddings.weight.detach().clone()
+    model, report = train_reward_model(
+        pairs,
+        encoder=own,
+        mode="finetune",
+        epochs=1,
+        val_fraction=0.0,
+        batch_size=4,
+        progress=False,
+    )
+    assert report.mode == "finetune" and report.epochs_run == 1
+    assert not own.model.embeddings.word_embeddings.weight.detach().equal(before)
+    model.save(tmp_path / "tuned")
+    assert any(name.startswith("encoder.") for name in load_file(tmp_path / "tuned" / WEIGHTS_FILE))
+    restored = load_reward_model(tmp_path / "tuned")  # a fresh MiniLM gets the tuned weights
+    query, responses = "Name a fruit.", ["Pear.", "I cannot help with that."]
+    assert restored.score(query, responses) == model.score(query, responses)
+
+
+def test_bad_training_arguments() -> None:
+    pair = PreferencePair("q", "good answer", "bad")
+    with pytest.raises(ConfigurationError, match="mode"):
+        train_reward_model([pair, pair], mode="distill", progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="at least 2"):
+        train_reward_model([pair], progress=False)
