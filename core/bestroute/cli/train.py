@@ -24,6 +24,7 @@ import numpy as np
 
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
+from bestroute.evaluate.routers import DEFAULT_ENSEMBLE
 from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS, load_prices
 
 
@@ -55,6 +56,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mode", choices=("frozen", "finetune"), default="frozen")
     parser.add_argument("--epochs", type=int, help="most epochs (default per mode)")
     parser.add_argument("--lr", type=float, default=1e-3, help="head learning rate (1e-3)")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=DEFAULT_ENSEMBLE,
+        help=f"networks trained and merged into one router (default {DEFAULT_ENSEMBLE})",
+    )
     parser.add_argument(
         "--val-fraction", type=float, default=0.15, help="early-stopping split (0.15)"
     )
@@ -115,15 +122,16 @@ def run(args: argparse.Namespace) -> int:
         encoder_path=args.encoder,
         seed=args.seed,
         progress=progress,
+        ensemble=args.ensemble,
         **options,
     )
     router_dir = router.save(args.out / "router")
     report: dict[str, Any] = {"router": summary, "router_dir": str(router_dir)}
     training = summary["training"]
     print(
-        f"router: {summary['queries']} queries, {len(summary['arms'])} arms, best epoch "
-        f"{training['best_epoch']} of {training['epochs_run']}, val loss "
-        f"{_fmt(training['best_val_loss'])}, {summary['seconds']:.1f} s -> {router_dir}"
+        f"router: {summary['queries']} queries, {len(summary['arms'])} arms, "
+        f"{training['ensemble']} networks merged (best epochs {training['best_epochs']}), "
+        f"{summary['seconds']:.1f} s -> {router_dir}"
     )
     if args.reward:
         report["reward"] = _train_reward(args, records, progress)

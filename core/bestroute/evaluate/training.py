@@ -22,6 +22,12 @@ from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import Selector, soft_labels
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate.outcomes import build_outcomes, replay_arms
+from bestroute.evaluate.routers import (
+    DEFAULT_ENSEMBLE,
+    DEFAULT_OPTIONS,
+    RouterSettings,
+    train_ensemble,
+)
 from bestroute.prices import ModelPrice
 
 logger = logging.getLogger(__name__)
@@ -67,17 +73,20 @@ def train_router_from_records(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    ensemble: int = DEFAULT_ENSEMBLE,
     **options: Any,
 ) -> tuple[Any, dict[str, Any]]:
     """Train a router on ``records``; returns the router and a JSON-ready report.
 
     ``options`` go to :func:`~bestroute.router.training.train_router` (``val_fraction``,
-    ``epochs``, ``lr``, ``patience``...). In frozen mode the query embeddings come from the
-    on-disk cache of :mod:`bestroute.evaluate.embeddings`.
+    ``epochs``, ``lr``, ``patience``, ``hidden``, ``weight_decay``...) over the replay defaults
+    (:data:`~bestroute.evaluate.routers.DEFAULT_OPTIONS`); ``ensemble`` networks are merged into
+    one (:mod:`bestroute.evaluate.ensemble`), as ``bestroute eval`` does for ``best_route``. In
+    frozen mode the query embeddings come from the on-disk cache of
+    :mod:`bestroute.evaluate.embeddings`.
     """
     from bestroute.encoder import Encoder
     from bestroute.evaluate.embeddings import EmbeddingCache
-    from bestroute.router.training import train_router
 
     started = time.perf_counter()
     queries, arms, labels = router_training_data(
@@ -90,16 +99,19 @@ def train_router_from_records(
         tick = time.perf_counter()
         embeddings = EmbeddingCache(encoder, cache_dir).encode(queries)
         embed_seconds = time.perf_counter() - tick
-    router, report = train_router(
+    if mode != "frozen" and ensemble > 1:
+        logger.info("fine-tuning trains one network: the encoder weights cannot be merged")
+        ensemble = 1
+    settings = RouterSettings(ensemble, {**DEFAULT_OPTIONS, "mode": mode, **options})
+    router, report = train_ensemble(
         labels,
         arms,
         queries=queries,
         embeddings=embeddings,
-        encoder=encoder,
-        mode=mode,  # type: ignore[arg-type]
+        settings=settings,
         seed=seed,
+        encoder=encoder,
         progress=progress,
-        **options,
     )
     summary = {
         "reference": reference,
@@ -108,7 +120,7 @@ def train_router_from_records(
         "queries": len(queries),
         "arms": [arm.key for arm in arms],
         "mean_labels": {arm.key: float(np.nanmean(labels[:, i])) for i, arm in enumerate(arms)},
-        "training": report.to_dict(),
+        "training": report,
         "embedding_seconds": embed_seconds,
         "seconds": time.perf_counter() - started,
     }

@@ -63,7 +63,8 @@ def test_train_writes_a_router_the_engine_loads(trained: Path) -> None:
     probabilities = router.predict(["What is 12 times 7?", "A train leaves at 3 pm..."])
     assert probabilities.shape == (2, len(arms))
     assert np.all((probabilities > 0) & (probabilities < 1))
-    assert report["router"]["training"]["best_epoch"] >= 1
+    training = report["router"]["training"]
+    assert training["ensemble"] == 5 and all(epoch >= 1 for epoch in training["best_epochs"])
 
 
 def test_calibrate_writes_a_threshold(
