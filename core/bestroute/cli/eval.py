@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
         "--confidence",
         type=float,
         default=DEFAULT_CONFIDENCE,
-        help="confidence of the bound on the validation drop used to calibrate (default 0.9)",
+        help="confidence of the bound on the validation drop used to calibrate "
+        f"(default {DEFAULT_CONFIDENCE})",
     )
     parser.add_argument(
         "--methods",
