@@ -69,7 +69,15 @@ def plot_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
                 if p["cost_saving"] > 0.5
             ]
         )
-        axis.set_ylim(-10, top + 2)
+        bottom = min(
+            [-5.0]
+            + [
+                max(-30.0, 100 * p["quality_drop"])
+                for e in report["methods"].values()
+                for p in e["curve"]
+            ]
+        )
+        axis.set_ylim(bottom - 2, top + 2)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, ncol=2, loc="upper left")
         target = Path(path)
