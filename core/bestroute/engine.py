@@ -161,13 +161,7 @@ class BestRoute:
                 sample = attempt.samples[attempt.selected]
                 return Result(sample.text, sample, trace)
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
-        raise AllArmsFailedError(
-            "every arm failed: "
-            + " | ".join(
-                f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts
-            ),
-            trace,
-        )
+        raise _all_arms_failed(trace)
 
     # --------------------------------------------------------------- streaming
     async def astream(
@@ -222,13 +216,7 @@ class BestRoute:
                 yield Result(chosen.text, chosen, trace)
                 return
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
-        raise AllArmsFailedError(
-            "every arm failed: "
-            + " | ".join(
-                f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts
-            ),
-            trace,
-        )
+        raise _all_arms_failed(trace)
 
     async def _stream_one(
         self, arm: Arm, messages: Messages, params: dict[str, Any]
@@ -320,6 +308,15 @@ class BestRoute:
             attempt.errors.append(f"scorer: {_describe(error)}")
             attempt.selected = 0
         attempt.scoring_latency_s = time.perf_counter() - started
+
+
+def _all_arms_failed(trace: Trace) -> AllArmsFailedError:
+    """The error raised when no arm of the plan returned a response, naming each arm's errors."""
+    return AllArmsFailedError(
+        "every arm failed: "
+        + " | ".join(f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts),
+        trace,
+    )
 
 
 def _describe(error: BaseException) -> str:
