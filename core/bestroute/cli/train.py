@@ -63,6 +63,11 @@ def register(subparsers: Any) -> None:
         help=f"networks trained and merged into one router (default {DEFAULT_ENSEMBLE})",
     )
     parser.add_argument(
+        "--no-lexical",
+        action="store_true",
+        help="neural heads only: no TF-IDF view averaged into the router's logits",
+    )
+    parser.add_argument(
         "--val-fraction", type=float, default=0.15, help="early-stopping split (0.15)"
     )
     parser.add_argument("--encoder", type=Path, help="local encoder folder (default MiniLM)")
@@ -123,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=progress,
         ensemble=args.ensemble,
+        lexical=not args.no_lexical,
         **options,
     )
     router_dir = router.save(args.out / "router")
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"router: {summary['queries']} queries, {len(summary['arms'])} arms, "
         f"{training['ensemble']} networks merged (best epochs {training['best_epochs']}), "
+        f"{training['lexical_terms']} lexical terms, "
         f"{summary['seconds']:.1f} s -> {router_dir}"
     )
     if args.reward:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bestroute.evaluate.linear import SoftLogisticRegression
 from bestroute.evaluate.outcomes import ReplayOutcomes
+from bestroute.router.linear import SoftLogisticRegression
 
 #: L2 strength of the plain ``tfidf_lr`` baseline: scikit-learn's default ``C = 1``. Give several
 #: to :func:`tfidf_lr_probabilities` to choose one by cross-validated log-loss instead.

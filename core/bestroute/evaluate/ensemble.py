@@ -26,6 +26,10 @@ def merge_routers(routers: Sequence[Any]) -> Any:
     if not routers:
         raise ConfigurationError("merge_routers needs at least one router")
     first = routers[0]
+    if any(router.lexical is not None for router in routers):
+        raise ConfigurationError(
+            "merge the neural routers first, then attach one lexical view to the result"
+        )
     for other in routers[1:]:
         if (
             other.arms != first.arms

@@ -33,6 +33,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {"hidden": 16, "use_length_features": False}
 #: so the decay is ``WEIGHT_DECAY_SCALE / rows``: 30 for GSM8K's 256 training queries, 7.7 for
 #: MMLU's 1000 (where 30 shrinks every arm to its mean: 0.07 saved at 1% against 0.14).
 WEIGHT_DECAY_SCALE = 7680.0
+#: Share of the lexical view in the router's logits: the neural ensemble and the TF-IDF head
+#: count alike. On the GSM8K join (five seeded splits) the average saving at <= 1% drop went
+#: from 0.63 (neural heads alone) and 0.63 (TF-IDF alone) to 0.81.
+DEFAULT_LEXICAL_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +49,16 @@ class RouterSettings:
     bias so that its mean probability on the training rows is its mean label
     (:func:`~bestroute.evaluate.ensemble.recenter`). Without ``weight_decay`` in ``options``,
     the weight decay is ``weight_decay_scale / training rows`` (see :data:`WEIGHT_DECAY_SCALE`).
+    ``lexical`` then attaches a TF-IDF view fitted on the same rows and labels
+    (:class:`~bestroute.router.lexical.LexicalHead`), whose logits count ``lexical_weight``.
     """
 
     ensemble: int = DEFAULT_ENSEMBLE
     options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
     recenter: bool = True
     weight_decay_scale: float | None = WEIGHT_DECAY_SCALE
+    lexical: bool = True
+    lexical_weight: float = DEFAULT_LEXICAL_WEIGHT
 
 
 def train_ensemble(
@@ -105,12 +113,21 @@ def train_ensemble(
     merged = merge_routers(members) if len(members) > 1 else members[0]
     if settings.recenter and embeddings is not None:
         recenter(merged, embeddings, queries, labels)
+    lexical_terms = 0
+    if settings.lexical:
+        from bestroute.router.lexical import LexicalHead
+
+        head = LexicalHead.fit(list(queries), labels)
+        merged.attach_lexical(head, settings.lexical_weight)
+        lexical_terms = len(head.vocabulary)
     summary = {
         "ensemble": settings.ensemble,
         "options": options,
         "best_epochs": [r["best_epoch"] for r in reports],
         "best_val_losses": [r["best_val_loss"] for r in reports],
         "members": reports,
+        "lexical_terms": lexical_terms,
+        "lexical_weight": settings.lexical_weight if settings.lexical else 0.0,
         "train_seconds": time.perf_counter() - started,
     }
     return merged, summary

@@ -74,6 +74,7 @@ def train_router_from_records(
     seed: int = 0,
     progress: bool = True,
     ensemble: int = DEFAULT_ENSEMBLE,
+    lexical: bool = True,
     **options: Any,
 ) -> tuple[Any, dict[str, Any]]:
     """Train a router on ``records``; returns the router and a JSON-ready report.
@@ -81,7 +82,8 @@ def train_router_from_records(
     ``options`` go to :func:`~bestroute.router.training.train_router` (``val_fraction``,
     ``epochs``, ``lr``, ``patience``, ``hidden``, ``weight_decay``...) over the replay defaults
     (:data:`~bestroute.evaluate.routers.DEFAULT_OPTIONS`); ``ensemble`` networks are merged into
-    one (:mod:`bestroute.evaluate.ensemble`), as ``bestroute eval`` does for ``best_route``. In
+    one (:mod:`bestroute.evaluate.ensemble`), as ``bestroute eval`` does for ``best_route``, and
+    ``lexical`` attaches the TF-IDF view (:mod:`bestroute.router.lexical`). In
     frozen mode the query embeddings come from the on-disk cache of
     :mod:`bestroute.evaluate.embeddings`.
     """
@@ -102,7 +104,9 @@ def train_router_from_records(
     if mode != "frozen" and ensemble > 1:
         logger.info("fine-tuning trains one network: the encoder weights cannot be merged")
         ensemble = 1
-    settings = RouterSettings(ensemble, {**DEFAULT_OPTIONS, "mode": mode, **options})
+    settings = RouterSettings(
+        ensemble, {**DEFAULT_OPTIONS, "mode": mode, **options}, lexical=lexical
+    )
     router, report = train_ensemble(
         labels,
         arms,

@@ -2,7 +2,9 @@
 
 ``router.json`` names the format and its version, the arms in output order, the encoder (path,
 name, whether it is the packaged default all-MiniLM-L6-v2, whether its fine-tuned weights are in
-the safetensors file) and the head architecture. No pickle is involved anywhere.
+the safetensors file), the head architecture and, for a router with a lexical view, its
+vocabulary (the IDF weights and the lexical head are tensors). No pickle is involved anywhere.
+Version 2 added the lexical view; version 1 checkpoints (neural heads only) still load.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from safetensors.torch import load_file, save_file
 from bestroute.encoder import Encoder
 from bestroute.errors import ArmMismatchError, CheckpointError, ConfigurationError
 from bestroute.pool import Arm, Pool
+from bestroute.router.lexical import LexicalHead
 from bestroute.router.network import RouterNet
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "bestroute-router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this bestroute reads.
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "router.json"
 WEIGHTS_FILE = "router.safetensors"
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
@@ -75,10 +80,10 @@ def read_router_config(directory: str | Path) -> dict[str, Any]:
             f"{path} is not a bestroute router config (no format {FORMAT_NAME!r})"
         )
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{path} has format_version {version!r}; this bestroute reads version "
-            f"{FORMAT_VERSION}: upgrade bestroute or retrain the router"
+            f"{path} has format_version {version!r}; this bestroute reads versions "
+            f"{list(READABLE_VERSIONS)}: upgrade bestroute or retrain the router"
         )
     missing = [
         key
@@ -149,12 +154,21 @@ def load_router(
             encoder_path=record.get("path") if record else None,
             device=device,
         )
-    except (ConfigurationError, TypeError, ValueError) as error:
+        lexical = config.get("lexical")
+        if lexical is not None:
+            router.attach_lexical(_lexical_head(lexical, len(arms)), config["lexical_weight"])
+    except (ConfigurationError, TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"the config in {directory} is inconsistent: {error}") from error
     _load_state(router, tensors, weights_included, directory)
     router.encoder_trained = weights_included
     router.eval()
     return router
+
+
+def _lexical_head(record: Any, n_arms: int) -> LexicalHead:
+    if not isinstance(record, dict) or not isinstance(record.get("vocabulary"), list):
+        raise ConfigurationError("the 'lexical' entry needs a 'vocabulary' list of terms")
+    return LexicalHead(record["vocabulary"], n_arms, ngram_max=int(record.get("ngram_max", 2)))
 
 
 def _encoder_record(router: RouterNet, include_weights: bool) -> dict[str, Any] | None:

@@ -4,13 +4,15 @@ The input of the heads is the encoder's sentence embedding, optionally followed 
 features (log characters, log words). Length is a real difficulty signal that a mean-pooled,
 unit-norm embedding throws away: on GSM8K, question length alone predicts each model's success
 better than a linear model over MiniLM embeddings. The heads are a shared one-hidden-layer trunk
-plus a linear skip connection, with one output unit (a logit) per arm.
+plus a linear skip connection, with one output unit (a logit) per arm. A router may also hold a
+lexical view (:class:`~bestroute.router.lexical.LexicalHead`, TF-IDF words and a linear head); its
+logits are then averaged with the neural ones (weight ``lexical_weight``).
 
 Two ways to predict:
 
 * :meth:`RouterNet.predict` reads query texts (encoder on CUDA in bf16 when present);
 * :meth:`RouterNet.predict_embeddings` reads embeddings cached from :meth:`Encoder.encode`
-  (plus the query texts when the router uses length features).
+  (plus the query texts when the router uses length features or a lexical view).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import nn
 from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
+from bestroute.router.lexical import LexicalHead
 
 #: Number of query-length features appended to the embedding when ``length_features`` is on.
 N_LENGTH_FEATURES = 2
@@ -107,6 +110,9 @@ class RouterNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden, len(self._arms))
         self.head_modules().to(target)
+        #: The lexical view, when one is attached (:meth:`attach_lexical`).
+        self.lexical: LexicalHead | None = None
+        self.lexical_weight = 0.0
 
     # ------------------------------------------------------------------ anatomy
     @property
@@ -122,6 +128,18 @@ class RouterNet(nn.Module):
         """Everything except the encoder (what frozen-mode training updates)."""
         return nn.ModuleList([self.skip, self.hidden, self.output])
 
+    def attach_lexical(self, head: LexicalHead, weight: float) -> RouterNet:
+        """Average the neural logits with ``head``'s: ``(1 - weight) * neural + weight * lexical``."""
+        if not 0.0 < weight <= 1.0:
+            raise ConfigurationError(f"the lexical weight must be in (0, 1], got {weight}")
+        if head.linear.out_features != len(self._arms):
+            raise ConfigurationError(
+                f"the lexical head has {head.linear.out_features} outputs for {len(self._arms)} arms"
+            )
+        self.lexical = head.to(self.device)
+        self.lexical_weight = float(weight)
+        return self
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         """The state of the heads and feature statistics, without encoder weights."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
@@ -135,11 +153,16 @@ class RouterNet(nn.Module):
             "dropout": self.dropout_rate,
             "query_max_tokens": self.query_max_tokens,
             "length_features": self.use_length_features,
+            "lexical": self.lexical.config() if self.lexical is not None else None,
+            "lexical_weight": self.lexical_weight,
         }
 
     # ------------------------------------------------------------------ compute
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, arms)`` from router inputs (embedding, then raw length features)."""
+        """Neural logits ``(batch, arms)`` from router inputs (embedding, then raw lengths).
+
+        The lexical view is not included: it reads query texts (see :meth:`predict_embeddings`).
+        """
         if self.use_length_features:
             embedding = inputs[:, : self.embedding_dim]
             lengths = (inputs[:, self.embedding_dim :] - self.length_mean) / self.length_scale
@@ -160,15 +183,7 @@ class RouterNet(nn.Module):
             )
         if not self.use_length_features:
             return tensor
-        if queries is None:
-            raise ConfigurationError(
-                "this router uses query-length features: pass the query texts along with the "
-                "embeddings (predict_embeddings(embeddings, queries))"
-            )
-        if len(queries) != tensor.shape[0]:
-            raise ConfigurationError(
-                f"{len(queries)} queries for {tensor.shape[0]} embeddings; they must match"
-            )
+        queries = _matching_queries(queries, tensor.shape[0], "uses query-length features")
         lengths = torch.as_tensor(length_features(queries), device=self.device)
         return torch.cat([tensor, lengths], dim=1)
 
@@ -187,10 +202,15 @@ class RouterNet(nn.Module):
         """Probabilities ``(N, len(arms))`` from cached :meth:`Encoder.encode` embeddings.
 
         ``queries`` (the texts the embeddings came from) are needed when the router uses
-        length features.
+        length features or a lexical view.
         """
         inputs = self.inputs_from_embeddings(embeddings, queries)
-        return self._probabilities(inputs, batch_size)
+        logits = self._neural_logits(inputs, batch_size)
+        if self.lexical is not None:
+            queries = _matching_queries(queries, logits.shape[0], "has a lexical view")
+            lexical = self.lexical.logits(queries)
+            logits = (1.0 - self.lexical_weight) * logits + self.lexical_weight * lexical
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
 
     def predict(self, queries: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities ``(len(queries), len(arms))`` for query texts, encoded in batches."""
@@ -202,18 +222,18 @@ class RouterNet(nn.Module):
         return self.predict_embeddings(embeddings, queries)
 
     @torch.inference_mode()
-    def _probabilities(self, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
+    def _neural_logits(self, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
         was_training = self.training
         self.eval()
         try:
             chunks = [
-                torch.sigmoid(self(inputs[start : start + batch_size])).float().cpu().numpy()
+                self(inputs[start : start + batch_size]).double().cpu().numpy()
                 for start in range(0, inputs.shape[0], batch_size)
             ]
         finally:
             self.train(was_training)
         if not chunks:
-            return np.zeros((0, len(self._arms)), dtype=np.float32)
+            return np.zeros((0, len(self._arms)), dtype=np.float64)
         return np.concatenate(chunks)
 
     def _require_encoder(self) -> Encoder:
@@ -238,8 +258,21 @@ class RouterNet(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"arms={len(self._arms)}, embedding_dim={self.embedding_dim}, "
-            f"length_features={self.use_length_features}, encoder={self.encoder_path!r}"
+            f"length_features={self.use_length_features}, lexical_weight={self.lexical_weight}, "
+            f"encoder={self.encoder_path!r}"
         )
+
+
+def _matching_queries(queries: Sequence[str] | None, rows: int, needs: str) -> list[str]:
+    """The query texts a router that reads them needs, one per embedding row."""
+    if queries is None:
+        raise ConfigurationError(
+            f"this router {needs}: pass the query texts along with the embeddings "
+            "(predict_embeddings(embeddings, queries))"
+        )
+    if len(queries) != rows:
+        raise ConfigurationError(f"{len(queries)} queries for {rows} embeddings; they must match")
+    return list(queries)
 
 
 def _check_arms(arms: Sequence[Arm]) -> tuple[Arm, ...]:

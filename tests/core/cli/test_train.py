@@ -65,6 +65,17 @@ def test_train_writes_a_router_the_engine_loads(trained: Path) -> None:
     assert np.all((probabilities > 0) & (probabilities < 1))
     training = report["router"]["training"]
     assert training["ensemble"] == 5 and all(epoch >= 1 for epoch in training["best_epochs"])
+    assert router.lexical is not None and training["lexical_terms"] == len(
+        router.lexical.vocabulary
+    )
+
+
+def test_train_without_the_lexical_view(slices: tuple[Path, Path], tmp_path: Path) -> None:
+    args = ["train", "--dataset", f"jsonl:{slices[0]}", "--reference", REFERENCE]
+    options = ["--max-n", "1", "--ensemble", "1", "--no-lexical", "--no-progress"]
+    assert main([*args, *options, "--out", str(tmp_path)]) == 0
+    router = load_router(tmp_path / "router")
+    assert router.lexical is None and router.lexical_weight == 0.0
 
 
 def test_calibrate_writes_a_threshold(

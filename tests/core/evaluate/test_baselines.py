@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bestroute.evaluate import baselines
-from bestroute.evaluate.linear import SoftLogisticRegression
 from bestroute.evaluate.splits import split_indices
+from bestroute.router.linear import SoftLogisticRegression
 
 
 def test_cheapest_arm_is_a_single_sample_of_a_cheapest_model(gsm8k) -> None:
