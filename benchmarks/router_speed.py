@@ -6,8 +6,10 @@ A RouterNet over the default MiniLM encoder with heads for 7 models x n = 1..5 (
 GSM8K pool) predicts real GSM8K questions from ``../shared/data`` (or built-in questions when the
 folder is absent). Each figure is the median over ``--repeats`` timed calls after ``--warmup``
 untimed ones. The baseline, measured in the same run on the same queries, is
-``Encoder.encode`` alone: the ratio shows what the heads add on top of the encoder. Head weights
-do not change the latency, so the router is not trained here.
+``Encoder.encode`` alone: the ratio shows what the heads add on top of the encoder. A second
+router also has the lexical view (TF-IDF vocabulary fitted on the same questions, as training
+would): its row shows what that view adds. Head weights do not change the latency, so neither
+router is trained here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
 from bestroute.router import RouterNet
+from bestroute.router.lexical import LexicalHead, fit_vocabulary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -94,12 +97,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     encoder = Encoder()
     arms = [Arm(f"model-{m}", n) for m in range(MODELS) for n in range(1, MAX_N + 1)]
     router = RouterNet(encoder, arms).eval()
+    lexical_router = RouterNet(encoder, arms).eval()
+    vocabulary, idf = fit_vocabulary(questions)
+    head = LexicalHead(vocabulary, len(arms))
+    with torch.no_grad():
+        head.idf.copy_(torch.as_tensor(idf))
+    lexical_router.attach_lexical(head, 0.5)
 
     results: dict[str, Any] = {}
     for size in BATCH_SIZES:
         timings = paired_timings(
             {
                 "router": functools.partial(router.predict, batch_size=size),
+                "router_lexical": functools.partial(lexical_router.predict, batch_size=size),
                 "encoder": functools.partial(encoder.encode, batch_size=size),
             },
             questions,
@@ -110,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ratios = [r / e for r, e in zip(timings["router"], timings["encoder"], strict=True)]
         results[f"batch_{size}"] = {
             "router_ms_per_query": statistics.median(timings["router"]) * 1e3,
+            "router_with_lexical_ms_per_query": statistics.median(timings["router_lexical"]) * 1e3,
             "encoder_only_ms_per_query": statistics.median(timings["encoder"]) * 1e3,
             "router_over_encoder": statistics.median(ratios),
         }
@@ -126,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "encoder": encoder.path,
         "arms": len(arms),
+        "lexical_terms": len(vocabulary),
         "query_max_tokens": router.query_max_tokens,
         "questions": source,
         "warmup": args.warmup,
@@ -140,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"router latency per query on {report['device']} ({len(arms)} arms, {source}):")
     for name, row in results.items():
         print(
-            f"  {name:>9}: router {row['router_ms_per_query']:8.2f} ms, encoder alone "
+            f"  {name:>9}: router {row['router_ms_per_query']:8.2f} ms, with lexical view "
+            f"{row['router_with_lexical_ms_per_query']:8.2f} ms, encoder alone "
             f"{row['encoder_only_ms_per_query']:8.2f} ms (x{row['router_over_encoder']:.3f})"
         )
     print(f"  batch 64 is x{report['batch_64_speedup_over_batch_1']:.1f} faster per query")
