@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bestroute.calibration import DEFAULT_CONFIDENCE
-from bestroute.cli.eval import add_data_arguments
+from bestroute.cli.data_arguments import add_data_arguments
 from bestroute.data.importers import load_sources
 from bestroute.evaluate.training import calibrate_router
 from bestroute.prices import load_prices

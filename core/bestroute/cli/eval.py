@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bestroute.calibration import DEFAULT_CONFIDENCE
+from bestroute.cli.data_arguments import add_data_arguments
 from bestroute.cli.tables import format_table
 from bestroute.data.importers import load_sources
 from bestroute.evaluate.replay import ALL_METHODS, ReplayConfig, run_replay
@@ -83,22 +84,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cache-dir", type=Path, help="embedding cache folder")
     parser.add_argument("--progress", action="store_true", help="show training progress bars")
     parser.set_defaults(func=run)
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--dataset`` (repeatable), ``--reference`` and ``--prices``: shared with train."""
-    parser.add_argument(
-        "--dataset",
-        action="append",
-        required=True,
-        metavar="FORMAT:PATH",
-        help="outcome data (repeatable; several sources are joined on the query text)",
-    )
-    parser.add_argument("--reference", required=True, help="the reference model's name")
-    parser.add_argument("--prices", required=True, type=Path, help="prices file (JSON)")
-    parser.add_argument(
-        "--encoder", type=Path, help="local encoder folder (default all-MiniLM-L6-v2)"
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bestroute.cli.data_arguments import add_data_arguments
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate.routers import DEFAULT_ENSEMBLE
@@ -35,15 +36,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--dataset",
-        action="append",
-        required=True,
-        metavar="FORMAT:PATH",
-        help="outcome data (repeatable; several sources are joined on the query text)",
-    )
-    parser.add_argument("--reference", required=True, help="the reference model's name")
-    parser.add_argument("--prices", type=Path, help="prices file (needed to calibrate)")
+    add_data_arguments(parser, prices_optional_for="calibrate")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--max-n", type=int, default=5, help="largest n per arm (default 5)")
     parser.add_argument(
@@ -70,7 +63,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--val-fraction", type=float, default=0.15, help="early-stopping split (0.15)"
     )
-    parser.add_argument("--encoder", type=Path, help="local encoder folder (default MiniLM)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reward", action="store_true", help="also train the reward model")
     parser.add_argument(

@@ -1,0 +1,34 @@
+"""The data options ``train``, ``calibrate`` and ``eval`` share: same names, --prices optional for train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bestroute.cli import build_parser
+
+DATA = ["--dataset", "multisample:a.json", "--dataset", "routellm:b.csv", "--reference", "gpt-4"]
+
+
+def test_train_parses_the_shared_data_options_without_prices() -> None:
+    args = build_parser().parse_args(["train", *DATA, "--out", "run", "--encoder", "enc"])
+    assert args.dataset == ["multisample:a.json", "routellm:b.csv"]
+    assert args.reference == "gpt-4"
+    assert args.prices is None
+    assert args.encoder == Path("enc")
+    assert args.selector == "oracle"
+
+
+@pytest.mark.parametrize(
+    "command", [["eval", "--out", "r.json"], ["calibrate", "--router", "r", "--budget", "1"]]
+)
+def test_eval_and_calibrate_require_prices(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command[0], *DATA, *command[1:]])
+    assert "--prices" in capsys.readouterr().err
+    args = build_parser().parse_args([command[0], *DATA, "--prices", "p.json", *command[1:]])
+    assert args.prices == Path("p.json")
+    assert args.encoder is None
