@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,11 +21,12 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter, candidate_counter
 from bestroute.engine import BestRoute, QueryMode, Result
-from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.errors import ConfigurationError
 from bestroute.policy import ThresholdPolicy
 from bestroute.pool import Arm, Candidate, Pool
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer
+from bestroute.trained_setup import read_trained_setup
 from bestroute.types import SampleChunk
 from langchain_bestroute._callbacks import (
     children_for,
@@ -43,8 +43,6 @@ from langchain_bestroute.backend import LangChainBackend
 from langchain_bestroute.counting import has_own_counter, token_counter_for
 from langchain_bestroute.spec import ModelEntry, ModelSpec, to_spec
 
-#: A calibrated threshold saved beside a router checkpoint (``{"threshold": 0.62, ...}``).
-THRESHOLD_FILE = "threshold.json"
 #: Keywords of ``bind_tools`` that LangChain itself reads from the call (not tool options).
 _CALL_LEVEL_KEYS = frozenset({"ls_structured_output_format", "structured_output_format"})
 
@@ -145,20 +143,20 @@ class ChatBestRoute(BaseChatModel):
         """A ChatBestRoute routed by the checkpoint at ``path``.
 
         ``path`` is a router checkpoint (``router.json`` + ``router.safetensors``) or a folder
-        holding one in ``router/`` (the layout ``examples/train_your_router.py`` writes). Beside
-        it, unless given as keywords: a reward-model checkpoint (``reward/``, ``reward_model/``
-        or ``reward.json`` in the same folder) becomes the ``scorer`` and a calibrated
-        ``threshold.json`` the ``threshold``. Other keywords are ChatBestRoute fields.
+        holding one in ``router/`` (the layout ``examples/train_your_router.py`` writes; see
+        :func:`bestroute.trained_setup.read_trained_setup`). Beside it, unless given as
+        keywords: a reward-model checkpoint (``reward/``, ``reward_model/`` or ``reward.json``
+        in the same folder) becomes the ``scorer`` and a calibrated ``threshold.json`` the
+        ``threshold``. Other keywords are ChatBestRoute fields.
         """
-        directory = Path(path)
-        router_dir = directory / "router" if (directory / "router").is_dir() else directory
-        if kwargs.get("scorer") is None:
-            scorer = _load_reward_model_beside(directory)
-            if scorer is not None:
-                kwargs["scorer"] = scorer
-        if "threshold" not in kwargs and (directory / THRESHOLD_FILE).is_file():
-            kwargs["threshold"] = _read_threshold(directory / THRESHOLD_FILE)
-        return cls(models=dict(models), router=router_dir, **kwargs)
+        setup = read_trained_setup(path)
+        if kwargs.get("scorer") is None and setup.reward_dir is not None:
+            from bestroute.scoring.reward_model import load_reward_model
+
+            kwargs["scorer"] = load_reward_model(setup.reward_dir)
+        if "threshold" not in kwargs and setup.threshold is not None:
+            kwargs["threshold"] = setup.threshold
+        return cls(models=dict(models), router=setup.router_dir, **kwargs)
 
     def _build_engine(self) -> BestRoute:
         router_arg = self.router
@@ -544,22 +542,3 @@ def _infer_reference(models: Mapping[str, ModelSpec], arms: Sequence[Arm]) -> st
             f"router arm are {unrouted})"
         )
     return unrouted[0]
-
-
-def _load_reward_model_beside(directory: Path) -> Scorer | None:
-    """The reward model stored with a router checkpoint, if any (see ``from_pretrained``)."""
-    from bestroute.scoring.reward_model import CONFIG_FILE, load_reward_model
-
-    for folder in (directory / "reward", directory / "reward_model", directory):
-        if (folder / CONFIG_FILE).is_file():
-            return load_reward_model(folder)
-    return None
-
-
-def _read_threshold(path: Path) -> float:
-    try:
-        return float(json.loads(path.read_text("utf-8"))["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(
-            f"{path} is not a threshold file ({error}); expected JSON with a 'threshold' number"
-        ) from error

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -29,10 +27,11 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
 from bestroute.engine import BestRoute, QueryMode, Result
-from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.errors import ConfigurationError
 from bestroute.policy import ThresholdPolicy
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer
+from bestroute.trained_setup import read_trained_setup
 from bestroute.types import SampleChunk
 from llamaindex_bestroute._convert import response_content, tool_calls_of
 from llamaindex_bestroute._pool import Price, build_pool, resolve_router
@@ -43,10 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: What :meth:`BestRouteLLM.from_pretrained` looks for inside its path.
-ROUTER_DIR = "router"
-REWARD_DIRS = ("reward", "reward_model")
-THRESHOLD_FILE = "threshold.json"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -163,23 +158,24 @@ class BestRouteLLM(FunctionCallingLLM):
         """Load a trained BEST-Route setup saved at ``path`` over your LlamaIndex ``llms``.
 
         ``path`` is a router checkpoint, or a folder laid out like the one ``bestroute`` ships
-        and ``examples/train_your_router.py`` writes: ``router/`` (the router checkpoint),
-        optionally ``reward/`` or ``reward_model/`` (the reward model, used as the scorer unless
-        ``scorer`` is given) and ``threshold.json`` (``{"threshold": ...}``, used unless
-        ``threshold`` is given; else 0.5). ``llms`` names must be the router's model names;
-        other arguments as for the constructor.
+        and ``examples/train_your_router.py`` writes (see
+        :func:`bestroute.trained_setup.read_trained_setup`): ``router/`` (the router
+        checkpoint), optionally ``reward/`` or ``reward_model/`` (or the reward files in the
+        folder itself: the reward model, used as the scorer unless ``scorer`` is given) and
+        ``threshold.json`` (``{"threshold": ...}``, used unless ``threshold`` is given; else
+        0.5). ``llms`` names must be the router's model names; other arguments as for the
+        constructor.
         """
-        root = Path(path)
-        router_dir = root / ROUTER_DIR if (root / ROUTER_DIR).is_dir() else root
-        if scorer is None:
-            reward_dir = next((root / d for d in REWARD_DIRS if (root / d).is_dir()), None)
-            if reward_dir is not None:
-                from bestroute.scoring.reward_model import load_reward_model
+        setup = read_trained_setup(path)
+        if scorer is None and setup.reward_dir is not None:
+            from bestroute.scoring.reward_model import load_reward_model
 
-                scorer = load_reward_model(reward_dir)
+            scorer = load_reward_model(setup.reward_dir)
         if threshold is None:
-            threshold = _saved_threshold(root / THRESHOLD_FILE)
-        return cls(llms, router_dir, prices=prices, scorer=scorer, threshold=threshold, **kwargs)
+            threshold = DEFAULT_THRESHOLD if setup.threshold is None else setup.threshold
+        return cls(
+            llms, setup.router_dir, prices=prices, scorer=scorer, threshold=threshold, **kwargs
+        )
 
     @classmethod
     def class_name(cls) -> str:
@@ -405,17 +401,6 @@ class BestRouteLLM(FunctionCallingLLM):
             "bestroute": trace.to_dict(),
             "response": getattr(native, "raw", None),
         }
-
-
-def _saved_threshold(path: Path) -> float:
-    if not path.is_file():
-        return DEFAULT_THRESHOLD
-    try:
-        return float(json.loads(path.read_text("utf-8"))["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(
-            f'{path} should hold {{"threshold": <number in [0, 1]>}} ({error}); fix or delete it'
-        ) from error
 
 
 def _delta(chunk: SampleChunk) -> str:

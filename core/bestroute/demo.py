@@ -26,6 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from bestroute.pool import Pool
+from bestroute.trained_setup import (
+    THRESHOLD_FILE,
+    TrainedSetup,
+    read_threshold,
+    read_trained_setup,
+)
 
 CHEAP = "smollm2-135m"
 REFERENCE = "reference"
@@ -69,12 +75,15 @@ def load_demo_pool() -> Pool:
     return load_pool_config(pool_config_path())
 
 
+def trained_setup() -> TrainedSetup:
+    """Where the shipped router, reward model and calibrated threshold are."""
+    return read_trained_setup(assets_dir())
+
+
 def load_threshold(directory: Path | None = None, default: float = 0.5) -> float:
     """The threshold calibrated for the shipped router (``threshold.json``), else ``default``."""
-    path = (directory or assets_dir()) / "threshold.json"
-    if not path.is_file():
-        return default
-    return float(json.loads(path.read_text("utf-8"))["threshold"])
+    saved = read_threshold((directory or assets_dir()) / THRESHOLD_FILE)
+    return default if saved is None else saved
 
 
 def verify_question(query: str, response: str) -> float:

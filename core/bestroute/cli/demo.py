@@ -40,14 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from bestroute.scoring.reward_model import load_reward_model
 
     queries = list(args.queries) or list(demo.DEMO_QUERIES)
-    assets = demo.assets_dir()
-    threshold = args.threshold if args.threshold is not None else demo.load_threshold(assets)
+    setup = demo.trained_setup()
+    threshold = args.threshold if args.threshold is not None else demo.load_threshold()
     with tqdm(total=3, desc="loading models", unit="model") as bar:
         pool = demo.load_demo_pool()
         bar.update(1)
-        router = load_router(assets / "router", pool=pool)
+        router = load_router(setup.router_dir, pool=pool)
         bar.update(1)
-        scorer = load_reward_model(assets / "reward")
+        scorer = load_reward_model(setup.reward_dir) if setup.reward_dir else None
         bar.update(1)
     engine = BestRoute(pool, router, scorer, ThresholdPolicy(threshold))
     rows: list[list[str]] = []
