@@ -9,7 +9,9 @@ tokens (e.g. gpt-4o input 5.0 / output 15.0, gpt-4o-mini 0.15 / 0.60), then pass
     python examples/train_your_router.py --out runs/my-router            # the whole pipeline
     python examples/train_your_router.py --limit 6 --samples 2 --out /tmp/r   # a quick look
 
-This is also how the router shipped with `bestroute demo` was trained (with the defaults).
+The router and threshold shipped with `bestroute demo` were made by this script:
+`python examples/train_your_router.py --samples 4 --limit 80 --out runs/demo`, then `router/` and
+`threshold.json` copied into bestroute/assets/demo.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import numpy as np
 from bestroute import BestRoute, ThresholdPolicy, VerifierScorer, demo
 from bestroute.calibration import calibrate_threshold
 from bestroute.data.collect import collect, export_dataset
-from bestroute.data.labels import cost_matrix, quality_matrix, reference_quality, soft_labels
+from bestroute.data.labels import cost_matrix, quality_matrix, reference_quality
 from bestroute.data.pool_config import load_pool_config
 from bestroute.data.store import CollectionStore
 from bestroute.evaluate.splits import split_train_validation
+from bestroute.evaluate.training import train_router_from_records
 from bestroute.prices import ModelPrice
-from bestroute.router import load_router, train_router
+from bestroute.router import load_router
 from bestroute.scoring.reward_model import load_reward_model
 
 
@@ -78,23 +81,27 @@ def main() -> None:
         records = export_dataset(store)
     print(f"collected: {summary}")
 
-    # 2. Label: BEST-Route soft labels, P(best-of-n by the proxy reward >= the reference).
-    arms = pool.router_arms
-    labels = soft_labels(records, arms, pool.reference, selector="proxy", seed=args.seed)
-    print(
-        "mean label per arm:",
-        {a.key: round(float(v), 3) for a, v in zip(arms, np.nanmean(labels, 0), strict=True)},
-    )
-
-    # 3. Train the router heads on frozen MiniLM embeddings, keeping a validation split.
+    # 2. Label and 3. train, on a training split: BEST-Route soft labels, P(best-of-n chosen by
+    #    the proxy reward >= the reference), and the router `bestroute train` builds: five small
+    #    networks over frozen MiniLM embeddings merged into one, plus a TF-IDF word view.
     split = split_train_validation(len(records), validation_fraction=0.3, seed=args.seed)
-    queries = [r.query for r in records]
-    router, report = train_router(
-        labels[split.train], arms, queries=[queries[i] for i in split.train], seed=args.seed
+    router, report = train_router_from_records(
+        [records[i] for i in split.train],
+        pool.reference,
+        max_n=pool.max_n,
+        selector="proxy",
+        seed=args.seed,
+        progress=False,
     )
-    print(f"trained in {report.seconds:.1f} s, best epoch {report.best_epoch}")
+    print("mean label per arm:", {k: round(v, 3) for k, v in report["mean_labels"].items()})
+    training = report["training"]
+    print(
+        f"trained in {report['seconds']:.1f} s: {training['ensemble']} networks, best epochs "
+        f"{training['best_epochs']}, {training['lexical_terms']} lexical terms"
+    )
 
     # 4. Calibrate the threshold on validation queries for the target quality drop.
+    arms = router.arms  # the router's output order
     validation = [records[i] for i in split.validation]
     prices = {c.name: ModelPrice(c.input_price, c.output_price) for c in pool.candidates.values()}
     ref = pool.reference_arm

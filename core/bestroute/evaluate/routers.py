@@ -117,9 +117,13 @@ def train_ensemble(
     if settings.lexical:
         from bestroute.router.lexical import LexicalHead
 
-        head = LexicalHead.fit(list(queries), labels)
-        merged.attach_lexical(head, settings.lexical_weight)
-        lexical_terms = len(head.vocabulary)
+        try:
+            head = LexicalHead.fit(list(queries), labels)
+        except ConfigurationError as error:  # a handful of queries with no shared word
+            logger.warning("router trained without its lexical view: %s", error)
+        else:
+            merged.attach_lexical(head, settings.lexical_weight)
+            lexical_terms = len(head.vocabulary)
     summary = {
         "ensemble": settings.ensemble,
         "options": options,
