@@ -1,4 +1,4 @@
-"""Train a BEST-Route router for your own pool, end to end: collect -> label -> train -> calibrate -> use.
+"""Train a BEST-Route router for your own pool, end to end: collect -> reward -> label -> train -> calibrate -> use.
 
 Runs offline on the demo pool (two endpoints of SmolLM2-135M-Instruct, see
 bestroute/assets/demo/pool.yaml). To train for API models, write a pool YAML whose candidates use
@@ -9,9 +9,9 @@ tokens (e.g. gpt-4o input 5.0 / output 15.0, gpt-4o-mini 0.15 / 0.60), then pass
     python examples/train_your_router.py --out runs/my-router            # the whole pipeline
     python examples/train_your_router.py --limit 6 --samples 2 --out /tmp/r   # a quick look
 
-The router and threshold shipped with `bestroute demo` were made by this script:
-`python examples/train_your_router.py --samples 4 --limit 80 --out runs/demo`, then `router/` and
-`threshold.json` copied into bestroute/assets/demo.
+The router, reward model and threshold shipped with `bestroute demo` were made by this script:
+`python examples/train_your_router.py --samples 4 --limit 80 --out runs/demo`, then `router/`,
+`reward/` and `threshold.json` copied into bestroute/assets/demo.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from bestroute.calibration import calibrate_threshold
 from bestroute.data.collect import collect, export_dataset
 from bestroute.data.labels import cost_matrix, quality_matrix, reference_quality
 from bestroute.data.pool_config import load_pool_config
+from bestroute.data.rewards import attach_rewards
 from bestroute.data.store import CollectionStore
+from bestroute.errors import ConfigurationError
 from bestroute.evaluate.splits import split_train_validation
-from bestroute.evaluate.training import train_router_from_records
+from bestroute.evaluate.training import train_reward_from_records, train_router_from_records
 from bestroute.prices import ModelPrice
 from bestroute.router import load_router
 from bestroute.scoring.reward_model import load_reward_model
@@ -42,7 +44,11 @@ def main() -> None:
     parser.add_argument("--pool", type=Path, default=demo.pool_config_path(), help="pool YAML")
     parser.add_argument("--questions", type=Path, default=demo.assets_dir() / "questions.jsonl")
     parser.add_argument(
-        "--reward", type=Path, default=demo.assets_dir() / "reward", help="proxy reward model"
+        "--reward",
+        type=Path,
+        default=demo.general_reward_dir(),
+        help="a reward model that scores samples as they are collected and is kept when there "
+        "are too few graded pairs to train the pool's own (default: the AlpacaEval one)",
     )
     parser.add_argument(
         "--samples", type=int, default=6, help="samples per query from each small model"
@@ -81,10 +87,22 @@ def main() -> None:
         records = export_dataset(store)
     print(f"collected: {summary}")
 
-    # 2. Label and 3. train, on a training split: BEST-Route soft labels, P(best-of-n chosen by
-    #    the proxy reward >= the reference), and the router `bestroute train` builds: five small
-    #    networks over frozen MiniLM embeddings merged into one, plus a TF-IDF word view.
+    # 2. Reward model for this pool, trained on the training split only: pairs of responses to
+    #    one question that the verifier graded differently. It then scores every sample.
     split = split_train_validation(len(records), validation_fraction=0.3, seed=args.seed)
+    try:
+        reward, reward_report = train_reward_from_records(
+            [records[i] for i in split.train], seed=args.seed, progress=False
+        )
+        accuracy = reward_report["training"]["best_val_accuracy"]
+        print(f"reward model: {reward_report['pairs']} pairs, validation accuracy {accuracy}")
+    except ConfigurationError as error:
+        print(f"keeping the reward model {args.reward}: {error}")
+    records = attach_rewards(records, reward, overwrite=True, progress=False)
+
+    # 3. Label and 4. train: BEST-Route soft labels, P(best-of-n chosen by the reward model >= the
+    #    reference), and the router `bestroute train` builds: five small networks over frozen
+    #    MiniLM embeddings merged into one, plus a TF-IDF word view.
     router, report = train_router_from_records(
         [records[i] for i in split.train],
         pool.reference,
@@ -100,7 +118,7 @@ def main() -> None:
         f"{training['best_epochs']}, {training['lexical_terms']} lexical terms"
     )
 
-    # 4. Calibrate the threshold on validation queries for the target quality drop.
+    # 5. Calibrate the threshold on validation queries for the target quality drop.
     arms = router.arms  # the router's output order
     validation = [records[i] for i in split.validation]
     prices = {c.name: ModelPrice(c.input_price, c.output_price) for c in pool.candidates.values()}
@@ -115,9 +133,10 @@ def main() -> None:
     )
     print("calibration:", calibration.to_dict())
     router.save(args.out / "router")
+    reward.save(args.out / "reward")
     (args.out / "threshold.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
 
-    # 5. Use it: the engine loads the checkpoint against the pool (arms must match).
+    # 6. Use it: the engine loads the checkpoint against the pool (arms must match).
     engine = BestRoute(
         pool,
         load_router(args.out / "router", pool=pool),

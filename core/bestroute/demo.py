@@ -11,10 +11,10 @@ Only one real generative model installs offline from the package registry, SmolL
   router deciding per query, real samples, a real reward model choosing, real token bills), not
   the quality gap between a small model and GPT-4o. Swap in real models with your own pool.
 
-Both endpoints are configured in ``bestroute/assets/demo/pool.yaml``. The router heads over
-all-MiniLM-L6-v2 were trained by ``examples/train_your_router.py`` (collect -> label -> train ->
-calibrate) and the reward-model head on AlpacaEval preference pairs; both ship in
-``bestroute/assets/demo``.
+Both endpoints are configured in ``bestroute/assets/demo/pool.yaml``. The router and the
+reward-model heads over all-MiniLM-L6-v2 were trained by ``examples/train_your_router.py``
+(collect -> reward model -> label -> train -> calibrate) on the demo pool's own graded samples;
+they ship in ``bestroute/assets/demo``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ DEMO_QUERIES: tuple[str, ...] = (
 def assets_dir() -> Path:
     """The folder holding the shipped demo router, reward model and questions."""
     return Path(str(resources.files("bestroute") / "assets" / "demo"))
+
+
+def general_reward_dir() -> Path:
+    """A general reward model: trained on AlpacaEval pairs (gpt-3.5-turbo-1106 vs GPT-4 Turbo).
+
+    The starting point for a pool without graded pairs of its own; the demo pool's reward model
+    (``assets_dir() / "reward"``) was trained on the demo's own graded samples instead.
+    """
+    return Path(str(resources.files("bestroute") / "assets" / "reward_alpacaeval"))
 
 
 def load_questions(path: Path | None = None) -> list[dict[str, Any]]:
