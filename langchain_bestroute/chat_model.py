@@ -34,6 +34,7 @@ from langchain_bestroute._callbacks import (
     current_children,
     stream_config,
 )
+from langchain_bestroute._langsmith import langsmith_params
 from langchain_bestroute._messages import (
     clean_response_metadata,
     message_as_chunk,
@@ -240,20 +241,15 @@ class ChatBestRoute(BaseChatModel):
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="bestroute",
-            ls_model_name=str(kwargs.get("model") or self.resolved_model_name),
-            ls_model_type="chat",
+        return langsmith_params(
+            "bestroute",
+            self.resolved_model_name,
+            kwargs,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stop=stop,
+            default_stop=self.stop,
         )
-        temperature = kwargs.get("temperature", self.temperature)
-        if isinstance(temperature, int | float):
-            params["ls_temperature"] = float(temperature)
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        if isinstance(max_tokens, int):
-            params["ls_max_tokens"] = max_tokens
-        if stop or self.stop:
-            params["ls_stop"] = list(stop or self.stop or [])
-        return params
 
     # ------------------------------------------------------------------ tokens
 

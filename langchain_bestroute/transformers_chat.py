@@ -28,6 +28,7 @@ from pydantic import ConfigDict, Field, model_validator
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.errors import ConfigurationError
 from bestroute.types import Sample
+from langchain_bestroute._langsmith import langsmith_params
 from langchain_bestroute._messages import to_openai_messages
 
 logger = logging.getLogger(__name__)
@@ -86,20 +87,15 @@ class ChatTransformers(BaseChatModel):
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(
-            ls_provider="transformers",
-            ls_model_name=str(kwargs.get("model") or self.model_name),
-            ls_model_type="chat",
+        return langsmith_params(
+            "transformers",
+            self.model_name,
+            kwargs,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stop=stop,
+            default_stop=self.stop,
         )
-        temperature = kwargs.get("temperature", self.temperature)
-        if isinstance(temperature, int | float):
-            params["ls_temperature"] = float(temperature)
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        if isinstance(max_tokens, int):
-            params["ls_max_tokens"] = max_tokens
-        if stop or self.stop:
-            params["ls_stop"] = list(stop or self.stop or [])
-        return params
 
     # ------------------------------------------------------------------ tokens
 
