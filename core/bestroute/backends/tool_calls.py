@@ -282,11 +282,14 @@ def _repairs(text: str, max_cuts: int = 8) -> Iterator[str]:
         text = text[:cut]
 
 
-def _last_comma_outside_strings(text: str) -> int | None:
-    last = None
+def _string_states(text: str) -> tuple[list[bool], str | None]:
+    """Per character, whether it lies inside a quoted string (its closing quote included), and
+    the quote still open at the end of ``text`` (``None`` when every string is closed)."""
+    inside: list[bool] = []
     quote: str | None = None
     escaped = False
-    for index, char in enumerate(text):
+    for char in text:
+        inside.append(quote is not None)
         if quote is not None:
             if escaped:
                 escaped = False
@@ -296,9 +299,13 @@ def _last_comma_outside_strings(text: str) -> int | None:
                 quote = None
         elif char in "\"'":
             quote = char
-        elif char == ",":
-            last = index
-    return last
+    return inside, quote
+
+
+def _last_comma_outside_strings(text: str) -> int | None:
+    inside, _ = _string_states(text)
+    commas = [i for i, char in enumerate(text) if char == "," and not inside[i]]
+    return commas[-1] if commas else None
 
 
 def _pythonish(text: str) -> str:
@@ -313,32 +320,23 @@ def _repair(text: str) -> str:
     text = re.sub(
         r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", re.sub(r"\bNone\b", "null", text))
     )
+    inside, open_quote = _string_states(text)
     closers: list[str] = []
-    quote: str | None = None
-    escaped = False
     end = len(text)
     for index, char in enumerate(text):
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
+        if inside[index]:
             continue
-        if char in "\"'":
-            quote = char
-        elif char in "{[":
+        if char in "{[":
             closers.append("}" if char == "{" else "]")
         elif char in "}]":
             if closers and closers[-1] == char:
                 closers.pop()
             if not closers:
-                end = index + 1
+                end, open_quote = index + 1, None  # the value ends here, outside any string
                 break
     repaired = text[:end]
-    if quote is not None:
-        repaired += quote
+    if open_quote is not None:
+        repaired += open_quote
     repaired = repaired.rstrip().rstrip(",").rstrip()
     if repaired.endswith(":"):
         repaired += " null"
