@@ -21,7 +21,7 @@ from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import SELECTORS, Selector, soft_labels
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate import baselines
-from bestroute.evaluate.best_route import BestRouteSettings, best_route_probabilities
+from bestroute.evaluate.best_route import BestRouteSettings
 from bestroute.evaluate.curves import CurvePoint, point, trace_curve
 from bestroute.evaluate.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.evaluate.policies import (
@@ -32,23 +32,12 @@ from bestroute.evaluate.policies import (
     ThresholdSweep,
 )
 from bestroute.evaluate.proxy import has_scorable_samples, with_proxy_rewards
-from bestroute.evaluate.report import build_report, method_entry
+from bestroute.evaluate.report import ALL_METHODS, build_report, method_entry
 from bestroute.evaluate.routers import RouterSettings, router_probabilities
 from bestroute.evaluate.splits import Split, split_indices, split_train_validation
 from bestroute.prices import ModelPrice
 
 logger = logging.getLogger(__name__)
-
-ALL_METHODS = (
-    "best_route",
-    "n_label",
-    "hybrid_llm",
-    "tfidf_lr",
-    "random",
-    "always_cheapest",
-    "best_of_n",
-    "oracle",
-)
 
 
 @dataclass(slots=True)
@@ -216,50 +205,33 @@ def _fit_methods(
     def thresholds(probabilities: np.ndarray) -> FamilyFactory:
         return lambda o, rows: ThresholdSweep(probabilities[rows], o)
 
-    if "best_route" in config.methods:
-        tick = time.perf_counter()
-        probs, details["best_route"] = best_route_probabilities(
-            embeddings,
-            queries,
-            labels,
-            arms,
-            split.train,
-            settings=config.best_route,
-            seed=config.seed,
-        )
-        timings["train_best_route"] = time.perf_counter() - tick
-        families["best_route"] = thresholds(probs)
-    if "n_label" in config.methods:
-        tick = time.perf_counter()
-        singles = [i for i, arm in enumerate(arms) if arm.n == 1]
-        probs, details["n_label"] = router_probabilities(
-            embeddings,
-            queries,
-            baselines.hard_labels(labels),
-            arms,
-            split.train,
-            columns=singles,
-            settings=config.baseline_router,
-            seed=config.seed,
-        )
-        timings["train_n_label"] = time.perf_counter() - tick
-        families["n_label"] = thresholds(probs)
+    # BEST-Route, N-label and Hybrid-LLM share the router; their labels and arms differ.
+    singles = [i for i, arm in enumerate(arms) if arm.n == 1]
+    routers: dict[str, tuple[np.ndarray, list[int] | None, RouterSettings]] = {
+        "best_route": (labels, None, config.best_route.router),
+        "n_label": (baselines.hard_labels(labels), singles, config.baseline_router),
+    }
     if "hybrid_llm" in config.methods:
-        tick = time.perf_counter()
         small = baselines.best_single_arm(labels[split.train], [arm.n for arm in arms])
-        probs, details["hybrid_llm"] = router_probabilities(
+        routers["hybrid_llm"] = (labels, [small], config.baseline_router)
+    for name, (method_labels, columns, settings) in routers.items():
+        if name not in config.methods:
+            continue
+        tick = time.perf_counter()
+        probs, details[name] = router_probabilities(
             embeddings,
             queries,
-            labels,
+            method_labels,
             arms,
             split.train,
-            columns=[small],
-            settings=config.baseline_router,
+            columns=columns,
+            settings=settings,
             seed=config.seed,
         )
+        timings[f"train_{name}"] = time.perf_counter() - tick
+        families[name] = thresholds(probs)
+    if "hybrid_llm" in routers:
         details["hybrid_llm"]["small_model"] = arms[small].model
-        timings["train_hybrid_llm"] = time.perf_counter() - tick
-        families["hybrid_llm"] = thresholds(probs)
     if "tfidf_lr" in config.methods:
         tick = time.perf_counter()
         probs, l2 = baselines.tfidf_lr_probabilities(queries, labels, split.train, seed=config.seed)

@@ -26,16 +26,18 @@ from bestroute.errors import DataFormatError
 from bestroute.evaluate.curves import CurvePoint, best_saving
 
 CURVE_KEYS = ("threshold", "cost", "quality", "cost_saving", "quality_drop")
-METHOD_PREFIXES = (
+#: The methods a replay can run; ``best_of_n`` reports one entry per model, ``best_of_n:<model>``.
+ALL_METHODS = (
     "best_route",
     "n_label",
     "hybrid_llm",
     "tfidf_lr",
     "random",
     "always_cheapest",
+    "best_of_n",
     "oracle",
-    "best_of_n:",
 )
+METHOD_PREFIXES = tuple(f"{m}:" if m == "best_of_n" else m for m in ALL_METHODS)
 
 
 def method_entry(
