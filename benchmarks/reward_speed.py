@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+from machine import encoder_machine_info
 
 from bestroute.scoring.reward_model import RewardModel, load_reward_model
 
@@ -100,13 +98,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     report = {
         "benchmark": "reward_speed",
-        "device": str(encoder.device),
-        "dtype": str(encoder.dtype),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
+        **encoder_machine_info(encoder),
         "encoder": encoder.path,
         "encoder_max_tokens": encoder.max_tokens,
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from machine import encoder_machine_info
 
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
@@ -128,13 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     batch_64 = results["batch_64"]["router_ms_per_query"]
     report = {
         "benchmark": "router_speed",
-        "device": str(encoder.device),
-        "dtype": str(encoder.dtype),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
+        **encoder_machine_info(encoder),
         "encoder": encoder.path,
         "arms": len(arms),
         "lexical_terms": len(vocabulary),

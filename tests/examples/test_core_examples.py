@@ -53,36 +53,12 @@ def test_quickstart_answers_with_a_trace() -> None:
 
 @pytest.mark.slow
 def test_train_your_router_runs_collect_label_train_calibrate_use(tmp_path: Path) -> None:
-    out = run(
-        [
-            sys.executable,
-            str(EXAMPLES / "train_your_router.py"),
-            "--limit",
-            "8",
-            "--samples",
-            "4",
-            "--max-new-tokens",
-            "12",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    command = [sys.executable, str(EXAMPLES / "train_your_router.py"), "--limit", "8"]
+    command += ["--samples", "4", "--max-new-tokens", "12", "--out", str(tmp_path)]
+    out = run(command)
     assert "collected:" in out and "calibration:" in out and "routed to" in out
     assert (tmp_path / "router" / "router.json").is_file()
     assert json.loads((tmp_path / "threshold.json").read_text())["n_queries"] > 0
     # Rerunning resumes from the SQLite store: nothing is drawn again.
-    again = run(
-        [
-            sys.executable,
-            str(EXAMPLES / "train_your_router.py"),
-            "--limit",
-            "8",
-            "--samples",
-            "4",
-            "--max-new-tokens",
-            "12",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    again = run(command)
     assert "this run: 0 samples" in again or "planned_samples=0" in again
