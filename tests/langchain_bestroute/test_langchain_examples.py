@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ from bestroute.pool import Arm
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+MESSAGE_LINE = re.compile(r"^\s*(human|ai|tool|system): ")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,13 @@ def test_chain_example(checkpoint: list[str]) -> None:
 
 def test_agent_example(checkpoint: list[str]) -> None:
     output = run_example("langchain_agent.py", *checkpoint, "--max-new-tokens", "24")
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    # One printed message per "<type>: " line; a sampled answer may run over further lines.
+    lines: list[str] = []
+    for line in output.splitlines():
+        if MESSAGE_LINE.match(line):
+            lines.append(line.strip())
+        elif line.strip() and lines:
+            lines[-1] += "\n" + line.strip()
     kinds = [line.split(":", 1)[0] for line in lines]
     assert kinds[:3] == ["human", "ai", "tool"]  # the calculator was called and answered
     assert lines[1].startswith("ai: calls calculator(")
