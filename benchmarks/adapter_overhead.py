@@ -58,9 +58,12 @@ def train_parts(max_new_tokens: int) -> TrainedParts:
     """Load SmolLM2 and train the reward model and both routers (MiniLM encoder, seeded)."""
     from bestroute.backends.transformers_local import TransformersBackend
     from bestroute.encoder import Encoder
-    from bestroute.router import train_router
-    from bestroute.scoring.pairs import PreferencePair
-    from bestroute.scoring.reward_model import train_reward_model
+    from bestroute.training import (
+        PreferencePair,
+        RouterFitConfig,
+        fit_router_net,
+        train_reward_model,
+    )
 
     weights = TransformersBackend(max_new_tokens=max_new_tokens)
     encoder = Encoder()
@@ -68,8 +71,13 @@ def train_parts(max_new_tokens: int) -> TrainedParts:
 
     def router(labels: list[float]) -> Any:
         targets = np.tile(np.array([labels], dtype=np.float32), (len(TRAINING_QUERIES), 1))
-        trained, _ = train_router(
-            targets, arms, queries=TRAINING_QUERIES, encoder=encoder, epochs=60, progress=False
+        trained, _ = fit_router_net(
+            targets,
+            arms,
+            queries=TRAINING_QUERIES,
+            encoder=encoder,
+            config=RouterFitConfig(epochs=60),
+            progress=False,
         )
         return trained
 

@@ -28,7 +28,7 @@ from bestroute.data.dataset import OutcomeRecord, OutcomeSample
 from bestroute.data.rewards import attach_rewards
 from bestroute.data.store import CollectionStore
 from bestroute.evaluate.splits import split_train_validation
-from bestroute.evaluate.training import train_reward_from_records
+from bestroute.training.records import train_reward_from_records
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHEAP = "smollm2-135m"
@@ -70,10 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in args.seeds:
         split = split_train_validation(len(records), validation_fraction=0.3, seed=seed)
         held_out = [records[i] for i in split.validation]
-        model, report = train_reward_from_records(
+        trained = train_reward_from_records(
             [records[i] for i in split.train], seed=seed, progress=False
         )
-        pool_scored = attach_rewards(held_out, model, overwrite=True, progress=False)
+        pool_scored = attach_rewards(held_out, trained.model, overwrite=True, progress=False)
         general_scored = (
             attach_rewards(held_out, general, overwrite=True, progress=False)
             if general is not None
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         row = {
             "seed": seed,
-            "pairs": report["pairs"],
+            "pairs": trained.pairs,
             "held_out_questions": len(held_out),
             "one_sample": correct_share(held_out, lambda s: float(np.mean([x.quality for x in s]))),
             "best_by_pool_reward": correct_share(pool_scored, by_reward),

@@ -33,10 +33,10 @@ from bestroute.data.rewards import attach_rewards
 from bestroute.data.store import CollectionStore
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate.splits import split_train_validation
-from bestroute.evaluate.training import train_reward_from_records, train_router_from_records
 from bestroute.prices import ModelPrice
 from bestroute.router import load_router
 from bestroute.scoring.reward_model import load_reward_model
+from bestroute.training import train_reward_from_records, train_router_from_records
 
 
 def main() -> None:
@@ -91,11 +91,12 @@ def main() -> None:
     #    one question that the verifier graded differently. It then scores every sample.
     split = split_train_validation(len(records), validation_fraction=0.3, seed=args.seed)
     try:
-        reward, reward_report = train_reward_from_records(
+        trained_reward = train_reward_from_records(
             [records[i] for i in split.train], seed=args.seed, progress=False
         )
-        accuracy = reward_report["training"]["best_val_accuracy"]
-        print(f"reward model: {reward_report['pairs']} pairs, validation accuracy {accuracy}")
+        reward = trained_reward.model
+        accuracy = trained_reward.report.best_val_accuracy
+        print(f"reward model: {trained_reward.pairs} pairs, validation accuracy {accuracy}")
     except ConfigurationError as error:
         print(f"keeping the reward model {args.reward}: {error}")
     records = attach_rewards(records, reward, overwrite=True, progress=False)
@@ -103,7 +104,7 @@ def main() -> None:
     # 3. Label and 4. train: BEST-Route soft labels, P(best-of-n chosen by the reward model >= the
     #    reference), and the router `bestroute train` builds: five small networks over frozen
     #    MiniLM embeddings merged into one, plus a TF-IDF word view.
-    router, report = train_router_from_records(
+    trained = train_router_from_records(
         [records[i] for i in split.train],
         pool.reference,
         max_n=pool.max_n,
@@ -111,6 +112,7 @@ def main() -> None:
         seed=args.seed,
         progress=False,
     )
+    router, report = trained.router, trained.to_dict()
     print("mean label per arm:", {k: round(v, 3) for k, v in report["mean_labels"].items()})
     training = report["training"]
     print(

@@ -26,7 +26,7 @@ from bestroute import (
 )
 from bestroute.encoder import Encoder
 from bestroute.router.network import RouterNet
-from bestroute.router.training import train_router
+from bestroute.training import RouterFitConfig, fit_router_net
 from bestroute.types import SampleChunk
 
 EASY = [f"What is {a} plus {b}?" for a in range(2, 9) for b in range(3, 6)]
@@ -80,8 +80,14 @@ def make_pool(*models: tuple[str, Any, float], max_n: int = 3) -> Pool:
 def router(encoder: Encoder) -> Iterator[RouterNet]:
     arms = [Arm("small", n) for n in (1, 2, 3)]
     labels = np.array([[0.9, 0.95, 0.99]] * len(EASY) + [[0.05, 0.1, 0.15]] * len(HARD))
-    trained, _ = train_router(
-        labels, arms, queries=EASY + HARD, encoder=encoder, val_fraction=0.2, seed=0, progress=False
+    trained, _ = fit_router_net(
+        labels,
+        arms,
+        queries=EASY + HARD,
+        encoder=encoder,
+        config=RouterFitConfig(val_fraction=0.2),
+        seed=0,
+        progress=False,
     )
     yield trained
 

@@ -125,8 +125,7 @@ PREFERENCES: tuple[tuple[str, str, str], ...] = (
 
 def reward_scorer() -> Scorer:
     """The project's proxy reward model, trained on :data:`PREFERENCES` (MiniLM, frozen)."""
-    from bestroute.scoring.pairs import PreferencePair
-    from bestroute.scoring.reward_model import train_reward_model
+    from bestroute.training import PreferencePair, train_reward_model
 
     pairs = [PreferencePair(query, better, worse) for query, better, worse in PREFERENCES]
     model, _report = train_reward_model(pairs, val_fraction=0.0, epochs=40, progress=False)
@@ -137,7 +136,7 @@ def reward_scorer() -> Scorer:
 def local_pool() -> LocalPool:
     from bestroute.backends.transformers_local import TransformersBackend
     from bestroute.encoder import Encoder
-    from bestroute.router import train_router
+    from bestroute.training import RouterFitConfig, fit_router_net
     from langchain_bestroute import ChatTransformers
 
     backend = TransformersBackend(max_new_tokens=MAX_NEW_TOKENS)
@@ -146,13 +145,12 @@ def local_pool() -> LocalPool:
     encoder = Encoder()
 
     def train(arms: Sequence[Arm], queries: Sequence[str], labels: np.ndarray) -> Any:
-        router, _report = train_router(
+        router, _report = fit_router_net(
             labels,
             list(arms),
             queries=list(queries),
             encoder=encoder,
-            epochs=60,
-            val_fraction=0.2,
+            config=RouterFitConfig(epochs=60, val_fraction=0.2),
             progress=False,
         )
         return router

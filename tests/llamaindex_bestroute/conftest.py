@@ -135,7 +135,7 @@ def pool_llms(smol_backend: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def router() -> Any:
     """A real RouterNet trained so that cheap@3 is trusted and cheap@1/@2 are not."""
-    from bestroute.router.training import train_router
+    from bestroute.training import fit_router_net
 
     queries = [
         *(f"What is {i} plus {i + 3}?" for i in range(10)),
@@ -144,7 +144,7 @@ def router() -> Any:
     ]
     labels = np.tile(np.array([[0.1, 0.1, 0.9]], dtype=np.float32), (len(queries), 1))
     arms = [Arm(CHEAP, n) for n in (1, 2, 3)]
-    trained, _ = train_router(labels, arms, queries=queries, progress=False, seed=0)
+    trained, _ = fit_router_net(labels, arms, queries=queries, progress=False, seed=0)
     return trained
 
 

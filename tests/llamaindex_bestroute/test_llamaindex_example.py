@@ -12,9 +12,7 @@ import numpy as np
 
 from bestroute import demo
 from bestroute.pool import Arm
-from bestroute.router.training import train_router
-from bestroute.scoring.pairs import PreferencePair
-from bestroute.scoring.reward_training import train_reward_model
+from bestroute.training import PreferencePair, fit_router_net, train_reward_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llamaindex_rag.py"
 
@@ -27,7 +25,7 @@ def _router_folder(tmp_path: Path) -> Path | None:
     queries = [f"Who or what is item number {i} in the encyclopedia?" for i in range(12)]
     labels = np.tile(np.array([[0.3, 0.5, 0.7, 0.8]], dtype=np.float32), (len(queries), 1))
     arms = [Arm(demo.CHEAP, n) for n in (1, 2, 3, 4)]
-    router, _ = train_router(labels, arms, queries=queries, progress=False)
+    router, _ = fit_router_net(labels, arms, queries=queries, progress=False)
     router.save(tmp_path / "router")
     pairs = [
         PreferencePair(f"Who wrote play {i}?", f"Play {i} was written by Shakespeare.", "No.")

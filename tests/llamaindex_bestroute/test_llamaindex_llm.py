@@ -15,10 +15,8 @@ from bestroute.backends.function import FunctionBackend
 from bestroute.cost import ensure_offline_tiktoken_cache
 from bestroute.errors import ArmMismatchError, ConfigurationError
 from bestroute.pool import Arm
-from bestroute.router.training import train_router
-from bestroute.scoring.pairs import PreferencePair
 from bestroute.scoring.reward_model import RewardModel
-from bestroute.scoring.reward_training import train_reward_model
+from bestroute.training import PreferencePair, RouterFitConfig, fit_router_net, train_reward_model
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 
 
@@ -226,12 +224,12 @@ def test_configuration_errors_say_what_to_do(
 ) -> None:
     with pytest.raises(ConfigurationError, match="no price for"):
         BestRouteLLM(pool_llms, router, prices={pool.cheap: (0.1, 0.4)})
-    other = train_router(
+    other = fit_router_net(
         np.full((4, 1), 0.5, dtype=np.float32),
         [Arm("some-other-model", 1)],
         queries=["a", "b", "c", "d"],
+        config=RouterFitConfig(epochs=1),
         progress=False,
-        epochs=1,
     )[0]
     with pytest.raises(ConfigurationError, match="reference"):
         BestRouteLLM(pool_llms, other, prices={pool.cheap: (0, 0), pool.reference: (1, 1)})

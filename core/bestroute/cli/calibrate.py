@@ -23,7 +23,6 @@ from typing import Any
 from bestroute.calibration import DEFAULT_CONFIDENCE
 from bestroute.cli.data_arguments import add_data_arguments
 from bestroute.data.importers import load_sources
-from bestroute.evaluate.training import calibrate_router
 from bestroute.prices import load_prices
 
 
@@ -61,6 +60,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bestroute.training.records import calibrate_router  # imported here: it loads torch
+
     prices = load_prices(args.prices)
     records = load_sources(args.dataset, default_output_tokens=prices.default_avg_output_tokens)
     result = calibrate_router(
@@ -75,15 +76,15 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         encoder_path=args.encoder,
     )
-    text = json.dumps(result, indent=1)
+    text = json.dumps(result.to_dict(), indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n", encoding="utf-8")
-        calibration = result["calibration"]
+        calibration = result.calibration
         print(
-            f"threshold {calibration['threshold']:.4f} on {calibration['n_queries']} validation "
-            f"queries: drop {100 * calibration['drop']:.2f}% (bound "
-            f"{100 * calibration['drop_bound']:.2f}%), saving {100 * calibration['cost_saving']:.1f}%"
+            f"threshold {calibration.threshold:.4f} on {calibration.n_queries} validation "
+            f"queries: drop {100 * calibration.drop:.2f}% (bound "
+            f"{100 * calibration.drop_bound:.2f}%), saving {100 * calibration.cost_saving:.1f}%"
             f"\nwritten to {args.out}"
         )
     else:

@@ -16,6 +16,7 @@ that share of the queries and writes ``threshold.json`` for ``--target-drop`` (n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ import numpy as np
 from bestroute.cli.data_arguments import add_data_arguments
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
-from bestroute.evaluate.routers import DEFAULT_ENSEMBLE
 from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS, load_prices
+from bestroute.training.config import DEFAULT_ENSEMBLE, RouterTrainingConfig
 
 
 def register(subparsers: Any) -> None:
@@ -87,10 +88,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bestroute.evaluate.splits import split_train_validation
-    from bestroute.evaluate.training import (
-        calibrate_router,
-        train_router_from_records,
-    )
+    from bestroute.training.records import calibrate_router, train_router_from_records
 
     prices = load_prices(args.prices) if args.prices else None
     if args.calibration_fraction and prices is None:
@@ -106,31 +104,25 @@ def run(args: argparse.Namespace) -> int:
         records = [records[i] for i in split.train]
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
-    options: dict[str, Any] = {"lr": args.lr, "val_fraction": args.val_fraction}
-    if args.epochs:
-        options["epochs"] = args.epochs
-    router, summary = train_router_from_records(
+    trained = train_router_from_records(
         records,
         args.reference,
         max_n=args.max_n,
         selector=args.selector,
         tolerance=args.tolerance,
-        mode=args.mode,
+        config=_router_config(args),
         encoder_path=args.encoder,
         seed=args.seed,
         progress=progress,
-        ensemble=args.ensemble,
-        lexical=not args.no_lexical,
-        **options,
     )
-    router_dir = router.save(args.out / "router")
-    report: dict[str, Any] = {"router": summary, "router_dir": str(router_dir)}
-    training = summary["training"]
+    router_dir = trained.router.save(args.out / "router")
+    report: dict[str, Any] = {"router": trained.to_dict(), "router_dir": str(router_dir)}
+    training = trained.training
     print(
-        f"router: {summary['queries']} queries, {len(summary['arms'])} arms, "
-        f"{training['ensemble']} networks merged (best epochs {training['best_epochs']}), "
-        f"{training['lexical_terms']} lexical terms, "
-        f"{summary['seconds']:.1f} s -> {router_dir}"
+        f"router: {len(trained.data.queries)} queries, {len(trained.data.arms)} arms, "
+        f"{len(training.members)} networks merged (best epochs "
+        f"{[m.best_epoch for m in training.members]}), {training.lexical_terms} lexical terms, "
+        f"{trained.seconds:.1f} s -> {router_dir}"
     )
     if args.reward:
         report["reward"] = _train_reward(args, records, progress)
@@ -146,38 +138,51 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             encoder_path=args.encoder,
         )
-        (args.out / "threshold.json").write_text(json.dumps(result, indent=1) + "\n")
-        report["calibration"] = result
-        calibration = result["calibration"]
+        (args.out / "threshold.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        report["calibration"] = result.to_dict()
+        calibration = result.calibration
         print(
-            f"threshold {calibration['threshold']:.4f} for a {100 * args.target_drop:g}% drop "
-            f"(bound {100 * calibration['drop_bound']:.2f}%, saving "
-            f"{100 * calibration['cost_saving']:.1f}% on {calibration['n_queries']} queries)"
+            f"threshold {calibration.threshold:.4f} for a {100 * args.target_drop:g}% drop "
+            f"(bound {100 * calibration.drop_bound:.2f}%, saving "
+            f"{100 * calibration.cost_saving:.1f}% on {calibration.n_queries} queries)"
         )
     (args.out / "training.json").write_text(json.dumps(report, indent=1, default=_json) + "\n")
     return 0
 
 
+def _router_config(args: argparse.Namespace) -> RouterTrainingConfig:
+    """The recipe with the command line's changes to it."""
+    recipe = RouterTrainingConfig()
+    network = dataclasses.replace(
+        recipe.network,
+        mode=args.mode,
+        lr=args.lr,
+        val_fraction=args.val_fraction,
+        epochs=args.epochs or None,
+    )
+    return RouterTrainingConfig(
+        ensemble=args.ensemble, network=network, lexical=not args.no_lexical
+    )
+
+
 def _train_reward(args: argparse.Namespace, records: list[Any], progress: bool) -> dict[str, Any]:
-    from bestroute.evaluate.training import train_reward_from_records
-    from bestroute.scoring.pairs import alpaca_eval_pairs
+    from bestroute.training.pairs import alpaca_eval_pairs
+    from bestroute.training.records import train_reward_from_records
 
     files: list[Path] = []
     for path in args.pairs:
         files.extend(sorted(path.glob("*.json*")) if path.is_dir() else [path])
     extra = alpaca_eval_pairs(files) if files else []
-    model, summary = train_reward_from_records(
+    trained = train_reward_from_records(
         records, extra_pairs=extra, seed=args.seed, progress=progress
     )
-    reward_dir = model.save(args.out / "reward")
-    training = summary["training"]
+    reward_dir = trained.model.save(args.out / "reward")
+    report = trained.report
     print(
-        f"reward model: {summary['pairs']} pairs, val accuracy "
-        f"{_fmt(training.get('best_val_accuracy'))}, {training.get('seconds', 0.0):.1f} s "
-        f"-> {reward_dir}"
+        f"reward model: {trained.pairs} pairs, val accuracy "
+        f"{_fmt(report.best_val_accuracy)}, {report.seconds:.1f} s -> {reward_dir}"
     )
-    summary["reward_dir"] = str(reward_dir)
-    return summary
+    return {**trained.to_dict(), "reward_dir": str(reward_dir)}
 
 
 def _fmt(value: Any) -> str:

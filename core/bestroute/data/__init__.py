@@ -3,6 +3,7 @@
 The submodules: :mod:`~bestroute.data.dataset` (format, load/save), :mod:`~bestroute.data.importers`
 (public formats, ``FORMAT:PATH`` specs), :mod:`~bestroute.data.merge` (joins by query text),
 :mod:`~bestroute.data.labels` (soft labels, expected quality and cost of arms),
+:mod:`~bestroute.data.outcomes` (every arm's expected cost and quality per query, as matrices),
 :mod:`~bestroute.data.store` and :mod:`~bestroute.data.collect` (resumable collection),
 :mod:`~bestroute.data.pool_config` (pool YAML files).
 """
@@ -26,6 +27,7 @@ from bestroute.data.labels import (
     soft_labels,
 )
 from bestroute.data.merge import combine_records, merge_sources, normalize_query
+from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.data.rewards import attach_rewards
 
 __all__ = [
@@ -34,7 +36,9 @@ __all__ = [
     "DatasetValidationError",
     "OutcomeRecord",
     "OutcomeSample",
+    "ReplayOutcomes",
     "attach_rewards",
+    "build_outcomes",
     "candidates_of",
     "combine_records",
     "common_candidates",
@@ -47,6 +51,7 @@ __all__ = [
     "max_samples",
     "merge_sources",
     "normalize_query",
+    "replay_arms",
     "save_dataset",
     "soft_labels",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bestroute.evaluate.outcomes import ReplayOutcomes
+from bestroute.data.outcomes import ReplayOutcomes
 from bestroute.router.linear import SoftLogisticRegression
 
 #: L2 strength of the plain ``tfidf_lr`` baseline: scikit-learn's default ``C = 1``. Give several

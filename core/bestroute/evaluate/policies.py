@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from bestroute.calibration import candidate_thresholds, threshold_table
-from bestroute.evaluate.outcomes import ReplayOutcomes
+from bestroute.data.outcomes import ReplayOutcomes
 
 #: The oracle's settings: 0, then log-spaced prices of one point of quality drop.
 ORACLE_SETTINGS = np.concatenate([[0.0], np.logspace(-3, 4, 141)])

@@ -7,17 +7,14 @@ samples, so the reward model is trained only when some candidate has several sam
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Sequence
 
 from bestroute.data.dataset import OutcomeRecord
-from bestroute.scoring.pairs import PreferencePair
+from bestroute.data.rewards import attach_rewards
+from bestroute.training.pairs import preference_pairs
 
 logger = logging.getLogger(__name__)
-
-#: Pairs taken from one query at most (the best and worst responses are paired first).
-MAX_PAIRS_PER_QUERY = 20
 
 
 def has_scorable_samples(records: Sequence[OutcomeRecord]) -> bool:
@@ -31,32 +28,6 @@ def has_scorable_samples(records: Sequence[OutcomeRecord]) -> bool:
     )
 
 
-def preference_pairs(
-    records: Sequence[OutcomeRecord], *, max_per_query: int = MAX_PAIRS_PER_QUERY
-) -> list[PreferencePair]:
-    """Pairs of responses to one query with different oracle quality (all candidates pooled)."""
-    pairs: list[PreferencePair] = []
-    for record in records:
-        texts = sorted(
-            {
-                (sample.quality, sample.text)
-                for outcome in record.candidates.values()
-                for sample in outcome.samples
-                if sample.text
-            },
-            key=lambda item: -item[0],
-        )
-        gaps = [
-            (q_better - q_worse, PreferencePair(record.query, better, worse))
-            for (q_better, better), (q_worse, worse) in itertools.combinations(texts, 2)
-            if q_better > q_worse and better != worse
-        ]
-        gaps.sort(key=lambda item: -item[0])  # widest quality gaps first (stable)
-        chosen = [pair for _, pair in gaps]
-        pairs.extend(chosen[:max_per_query])
-    return pairs
-
-
 def with_proxy_rewards(
     train_records: Sequence[OutcomeRecord],
     records: Sequence[OutcomeRecord],
@@ -68,8 +39,7 @@ def with_proxy_rewards(
 
     Returns the scored copies and a summary (pairs, accuracy, seconds) for the report.
     """
-    from bestroute.data.rewards import attach_rewards
-    from bestroute.scoring.reward_training import train_reward_model
+    from bestroute.training.reward import train_reward_model  # imported here: it loads torch
 
     pairs = preference_pairs(train_records)
     if len(pairs) < 2:

@@ -12,18 +12,17 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bestroute.calibration import DEFAULT_CONFIDENCE, Calibration, calibrate_settings
 from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import SELECTORS, Selector, soft_labels
+from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate import baselines
-from bestroute.evaluate.best_route import BestRouteSettings
 from bestroute.evaluate.curves import CurvePoint, point, trace_curve
-from bestroute.evaluate.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.evaluate.policies import (
     FixedArmSweep,
     OracleSweep,
@@ -33,16 +32,25 @@ from bestroute.evaluate.policies import (
 )
 from bestroute.evaluate.proxy import has_scorable_samples, with_proxy_rewards
 from bestroute.evaluate.report import ALL_METHODS, build_report, method_entry
-from bestroute.evaluate.routers import RouterSettings, router_probabilities
 from bestroute.evaluate.splits import Split, split_indices, split_train_validation
+from bestroute.pool import Arm
 from bestroute.prices import ModelPrice
+from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
+
+if TYPE_CHECKING:
+    from bestroute.training.recipe import TrainedRouter
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class ReplayConfig:
-    """Everything a replay run depends on (written into the report's details)."""
+    """Everything a replay run depends on (written into the report's details).
+
+    ``best_route`` trains BEST-Route's router; ``baseline_router`` the routers of ``n_label``
+    and ``hybrid_llm`` (the same recipe by default, see :func:`bestroute.training.train_router`).
+    """
 
     reference: str
     selector: str | None = None
@@ -54,8 +62,8 @@ class ReplayConfig:
     target_drop: float = 0.01
     confidence: float = DEFAULT_CONFIDENCE
     methods: tuple[str, ...] = ALL_METHODS
-    best_route: BestRouteSettings = field(default_factory=BestRouteSettings)
-    baseline_router: RouterSettings = field(default_factory=RouterSettings)
+    best_route: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
+    baseline_router: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
     encoder_path: str | None = None
     cache_dir: str | None = None
     progress: bool = False
@@ -207,8 +215,8 @@ def _fit_methods(
 
     # BEST-Route, N-label and Hybrid-LLM share the router; their labels and arms differ.
     singles = [i for i, arm in enumerate(arms) if arm.n == 1]
-    routers: dict[str, tuple[np.ndarray, list[int] | None, RouterSettings]] = {
-        "best_route": (labels, None, config.best_route.router),
+    routers: dict[str, tuple[np.ndarray, list[int] | None, RouterTrainingConfig]] = {
+        "best_route": (labels, None, config.best_route),
         "n_label": (baselines.hard_labels(labels), singles, config.baseline_router),
     }
     if "hybrid_llm" in config.methods:
@@ -218,16 +226,11 @@ def _fit_methods(
         if name not in config.methods:
             continue
         tick = time.perf_counter()
-        probs, details[name] = router_probabilities(
-            embeddings,
-            queries,
-            method_labels,
-            arms,
-            split.train,
-            columns=columns,
-            settings=settings,
-            seed=config.seed,
+        columns = list(range(len(arms))) if columns is None else columns
+        probs, trained = _router_probabilities(
+            embeddings, queries, method_labels, arms, split.train, columns, settings, config.seed
         )
+        details[name] = {**trained.summary(members=False), "arms": len(columns)}
         timings[f"train_{name}"] = time.perf_counter() - tick
         families[name] = thresholds(probs)
     if "hybrid_llm" in routers:
@@ -254,6 +257,37 @@ def _fit_methods(
     return families, details
 
 
+def _router_probabilities(
+    embeddings: np.ndarray,
+    queries: Sequence[str],
+    labels: np.ndarray,
+    arms: Sequence[Arm],
+    train_rows: np.ndarray,
+    columns: Sequence[int],
+    settings: RouterTrainingConfig,
+    seed: int,
+) -> tuple[np.ndarray, TrainedRouter]:
+    """Train on ``train_rows`` and predict every row: probabilities ``(N, len(arms))``.
+
+    Only the arms in ``columns`` get a head; the others are NaN (not offered by this method).
+    """
+    from bestroute.training.recipe import train_router  # imported here: it loads torch
+
+    if not columns:
+        raise ConfigurationError("a router needs at least one arm column")
+    trained = train_router(
+        labels[np.ix_(train_rows, np.asarray(columns, dtype=np.int64))],
+        [arms[c] for c in columns],
+        queries=[queries[i] for i in train_rows],
+        embeddings=embeddings[train_rows],
+        config=settings,
+        seed=seed,
+    )
+    probabilities = np.full((len(queries), len(arms)), np.nan)
+    probabilities[:, list(columns)] = trained.router.predict_embeddings(embeddings, list(queries))
+    return probabilities, trained
+
+
 def _fixed(by_n: dict[float, int]) -> FamilyFactory:
     return lambda o, rows: FixedArmSweep(o, by_n)
 
@@ -274,8 +308,6 @@ def _split(n_records: int, n_test_records: int, config: ReplayConfig) -> Split:
 
 
 def _default_embedder(config: ReplayConfig) -> Callable[[Sequence[str]], np.ndarray]:
-    from bestroute.evaluate.embeddings import EmbeddingCache, LazyEncoder
-
     cache = EmbeddingCache(LazyEncoder(config.encoder_path), config.cache_dir)
     return cache.encode
 
@@ -283,4 +315,7 @@ def _default_embedder(config: ReplayConfig) -> Callable[[Sequence[str]], np.ndar
 def _config_dict(config: ReplayConfig) -> dict[str, Any]:
     data = asdict(config)
     data["methods"] = list(config.methods)
+    # The report keeps its layout: BEST-Route's router settings one level down, under "router".
+    data["best_route"] = {"router": config.best_route.to_dict()}
+    data["baseline_router"] = config.baseline_router.to_dict()
     return data

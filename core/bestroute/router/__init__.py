@@ -1,4 +1,4 @@
-"""Routers: the protocol, the network, its training and its checkpoints.
+"""Routers: the protocol, the network and its checkpoints (training is :mod:`bestroute.training`).
 
 The network modules import torch; they load on first use so ``import bestroute`` stays light.
 """
@@ -13,14 +13,11 @@ from bestroute.router.base import Router
 if TYPE_CHECKING:
     from bestroute.router.checkpoint import load_router
     from bestroute.router.network import RouterNet
-    from bestroute.router.training import RouterTrainingReport, train_router
 
-__all__ = ["Router", "RouterNet", "RouterTrainingReport", "load_router", "train_router"]
+__all__ = ["Router", "RouterNet", "load_router"]
 
 _LAZY = {
     "RouterNet": "bestroute.router.network",
-    "RouterTrainingReport": "bestroute.router.training",
-    "train_router": "bestroute.router.training",
     "load_router": "bestroute.router.checkpoint",
 }
 

@@ -29,6 +29,7 @@ from torch import nn
 from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
+from bestroute.router.checkpoint_format import encoder_record, write_checkpoint
 from bestroute.router.lexical import LexicalHead
 
 #: Number of query-length features appended to the embedding when ``length_features`` is on.
@@ -250,10 +251,12 @@ class RouterNet(nn.Module):
         """Write ``router.safetensors`` and ``router.json`` into ``directory``; returns it.
 
         Frozen-encoder routers save their heads only; fine-tuned ones also their encoder weights.
+        Load it back with :func:`~bestroute.router.checkpoint.load_router`.
         """
-        from bestroute.router.checkpoint import save_router
-
-        return save_router(self, directory)
+        include_encoder = self.encoder_trained and self.encoder is not None
+        state = self.state_dict() if include_encoder else self.head_state_dict()
+        config = {**self.config(), "encoder": encoder_record(self.encoder_path, include_encoder)}
+        return write_checkpoint(directory, state, config)
 
     def extra_repr(self) -> str:
         return (

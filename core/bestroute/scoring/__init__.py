@@ -1,7 +1,8 @@
 """Best-of-n scoring: the Scorer protocol, a proxy reward model, a verifier and an LLM judge.
 
 The reward model (which imports torch) loads on first use, so ``import bestroute.scoring`` stays
-light for code that only needs a verifier or a judge.
+light for code that only needs a verifier or a judge. Training it is
+:func:`bestroute.training.train_reward_model`.
 """
 
 from __future__ import annotations
@@ -10,31 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 from bestroute.scoring.base import Scorer, VerifierScorer, select_best
 from bestroute.scoring.judge import LLMJudgeScorer, parse_judge_score
-from bestroute.scoring.pairs import PreferencePair, alpaca_eval_pairs
 
 if TYPE_CHECKING:
     from bestroute.scoring.reward_model import RewardModel, load_reward_model
-    from bestroute.scoring.reward_training import RewardTrainingReport, train_reward_model
 
 _LAZY = {
     "RewardModel": "bestroute.scoring.reward_model",
     "load_reward_model": "bestroute.scoring.reward_model",
-    "RewardTrainingReport": "bestroute.scoring.reward_training",
-    "train_reward_model": "bestroute.scoring.reward_training",
 }
 
 __all__ = [
     "LLMJudgeScorer",
-    "PreferencePair",
     "RewardModel",
-    "RewardTrainingReport",
     "Scorer",
     "VerifierScorer",
-    "alpaca_eval_pairs",
     "load_reward_model",
     "parse_judge_score",
     "select_best",
-    "train_reward_model",
 ]
 
 

@@ -5,7 +5,7 @@ For a query q and a response r the reward is ``w . s(r) + MLP([e(q), e(r), e(q) 
 standardised shape features of :mod:`bestroute.scoring.features` (length, structure,
 repetition, refusals). The linear term is the shape prior (it contains "the longer answer wins"
 and refines it); the MLP learns what the embeddings add on top and starts at zero. Both are trained on preference pairs with the pairwise loss ``-log sigmoid(r(better) -
-r(worse))`` (see :func:`bestroute.scoring.reward_training.train_reward_model`).
+r(worse))`` (see :func:`bestroute.training.reward.train_reward_model`).
 
 Checkpoints are a folder with ``reward.safetensors`` (head weights, feature scaling and, when the
 encoder was fine-tuned, the encoder's weights) and ``reward.json`` (versioned config naming the
@@ -310,13 +310,3 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({error}); the checkpoint is corrupt"
         ) from error
-
-
-def __getattr__(name: str) -> Any:
-    # ``train_reward_model`` and its report live in reward_training (which imports this module);
-    # they are reachable from here too, where users look for them first.
-    if name in ("train_reward_model", "RewardTrainingReport"):
-        from bestroute.scoring import reward_training
-
-        return getattr(reward_training, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,10 @@ import pytest
 
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers import load_sources
-from bestroute.evaluate.proxy import has_scorable_samples, preference_pairs
+from bestroute.evaluate.proxy import has_scorable_samples
 from bestroute.evaluate.replay import ReplayConfig, resolve_selector, run_replay
 from bestroute.prices import ModelPrice
+from bestroute.training.pairs import preference_pairs
 
 REFERENCE = "gpt4_1106_preview"
 POOLED = ["alpaca-7b", "gemma-7b-it", "claude-2.1"]

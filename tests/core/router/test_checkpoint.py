@@ -13,8 +13,9 @@ from safetensors import safe_open
 from bestroute.encoder import Encoder
 from bestroute.errors import ArmMismatchError, CheckpointError
 from bestroute.pool import Arm, Candidate, Pool
-from bestroute.router import RouterNet, load_router, train_router
-from bestroute.router.checkpoint import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE
+from bestroute.router import RouterNet, load_router
+from bestroute.router.checkpoint_format import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE
+from bestroute.training import RouterFitConfig, fit_router_net
 
 MODELS = ("mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B")
 MAX_N = 2
@@ -29,13 +30,13 @@ def _pool(models: tuple[str, ...] = MODELS, max_n: int = MAX_N) -> Pool:
 @pytest.fixture(scope="module")
 def router(encoder: Encoder, gsm8k, gsm8k_embeddings: np.ndarray) -> RouterNet:
     arms = list(_pool().router_arms)
-    trained, _ = train_router(
+    trained, _ = fit_router_net(
         gsm8k.labels(arms),
         arms,
         queries=gsm8k.queries,
         embeddings=gsm8k_embeddings,
         encoder=encoder,
-        epochs=20,
+        config=RouterFitConfig(epochs=20),
         progress=False,
     )
     return trained

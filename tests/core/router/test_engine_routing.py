@@ -12,7 +12,8 @@ import pytest
 from bestroute import BestRoute, Candidate, FunctionBackend, Pool, ThresholdPolicy, VerifierScorer
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
-from bestroute.router import RouterNet, train_router
+from bestroute.router import RouterNet
+from bestroute.training import fit_router_net
 from bestroute.types import Messages, last_user_text
 
 SMALL, REFERENCE = "solver-small", "solver-reference"
@@ -37,7 +38,7 @@ async def solve(messages: Messages, **params: Any) -> str:
 @pytest.fixture(scope="module")
 def router(encoder: Encoder, gsm8k, gsm8k_embeddings: np.ndarray) -> RouterNet:
     labels = gsm8k.labels([Arm(LABEL_SOURCE, 1), Arm(LABEL_SOURCE, 2)])
-    trained, _ = train_router(
+    trained, _ = fit_router_net(
         labels,
         [Arm(SMALL, 1), Arm(SMALL, 2)],
         queries=gsm8k.queries,

@@ -10,13 +10,17 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bestroute.errors import CheckpointError, ConfigurationError
-from bestroute.evaluate.ensemble import merge_routers
-from bestroute.evaluate.routers import RouterSettings, train_ensemble
 from bestroute.pool import Arm
-from bestroute.router import load_router, train_router
-from bestroute.router.checkpoint import CONFIG_FILE
+from bestroute.router import load_router
+from bestroute.router.checkpoint_format import CONFIG_FILE
 from bestroute.router.lexical import LexicalHead
 from bestroute.router.linear import SoftLogisticRegression
+from bestroute.training import (
+    RouterFitConfig,
+    RouterTrainingConfig,
+    fit_router_net,
+    train_router,
+)
 
 ARMS = [
     Arm("mistralai/Mistral-7B-v0.1", 1),
@@ -71,15 +75,14 @@ def test_router_averages_neural_and_lexical_logits_and_round_trips(
 ) -> None:
     train, labels, held_out, _ = data
     embeddings = encoder.encode(train)
-    router, _ = train_router(
+    router, _ = fit_router_net(
         labels,
         ARMS,
         queries=train,
         embeddings=embeddings,
         encoder=encoder,
-        epochs=5,
+        config=RouterFitConfig(epochs=5, use_length_features=False),
         progress=False,
-        use_length_features=False,
     )
     held_embeddings = encoder.encode(held_out)
     neural = _logit(router.predict_embeddings(held_embeddings, held_out).astype(np.float64))
@@ -103,43 +106,17 @@ def test_router_averages_neural_and_lexical_logits_and_round_trips(
     np.testing.assert_allclose(loaded.predict(held_out), combined, atol=1e-6)
 
 
-def test_train_ensemble_attaches_the_lexical_view_unless_told_not_to(data) -> None:
-    train, labels, _, _ = data
-    embeddings = np.random.default_rng(0).normal(size=(len(train), 8)).astype(np.float32)
-    options = {"hidden": 4, "epochs": 3, "use_length_features": False}
-    with_view, summary = train_ensemble(
-        labels,
-        ARMS,
-        queries=train,
-        embeddings=embeddings,
-        settings=RouterSettings(ensemble=2, options=options),
-    )
-    without, plain = train_ensemble(
-        labels,
-        ARMS,
-        queries=train,
-        embeddings=embeddings,
-        settings=RouterSettings(ensemble=2, options=options, lexical=False),
-    )
-    assert with_view.lexical is not None and summary["lexical_terms"] == len(
-        with_view.lexical.vocabulary
-    )
-    assert without.lexical is None and plain["lexical_terms"] == 0
-    with pytest.raises(ConfigurationError, match="attach one lexical view"):
-        merge_routers([with_view, without])
-
-
 def test_checkpoint_with_a_broken_vocabulary_is_refused(data, tmp_path: Path) -> None:
     train, labels, _, _ = data
     embeddings = np.random.default_rng(0).normal(size=(len(train), 8)).astype(np.float32)
-    router, _ = train_ensemble(
+    trained = train_router(
         labels,
         ARMS,
         queries=train,
         embeddings=embeddings,
-        settings=RouterSettings(ensemble=1, options={"hidden": 4, "epochs": 2}),
+        config=RouterTrainingConfig(ensemble=1, network=RouterFitConfig(hidden=4, epochs=2)),
     )
-    directory = router.save(tmp_path / "router")
+    directory = trained.router.save(tmp_path / "router")
     config = json.loads((directory / CONFIG_FILE).read_text())
     config["lexical"]["vocabulary"] = config["lexical"]["vocabulary"][:-1]
     (directory / CONFIG_FILE).write_text(json.dumps(config))

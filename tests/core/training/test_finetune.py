@@ -11,8 +11,9 @@ import torch
 
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
-from bestroute.router import RouterNet, load_router, train_router
-from bestroute.router.checkpoint import CONFIG_FILE
+from bestroute.router import RouterNet, load_router
+from bestroute.router.checkpoint_format import CONFIG_FILE
+from bestroute.training import RouterFitConfig, fit_router_net
 
 N_QUERIES = 16
 
@@ -22,16 +23,14 @@ def finetuned(gsm8k) -> tuple[RouterNet, dict[str, torch.Tensor]]:
     own_encoder = Encoder(device="cpu")  # its own copy: fine-tuning changes the weights
     before = {k: v.detach().clone() for k, v in own_encoder.model.state_dict().items()}
     arms = [Arm(gsm8k.models[0], 1), Arm(gsm8k.models[0], 2)]
-    router, report = train_router(
+    router, report = fit_router_net(
         gsm8k.labels(arms)[:N_QUERIES],
         arms,
         queries=gsm8k.queries[:N_QUERIES],
         encoder=own_encoder,
-        mode="finetune",
-        epochs=2,
-        batch_size=8,
-        encoder_lr=1e-4,
-        val_fraction=0.25,
+        config=RouterFitConfig(
+            mode="finetune", epochs=2, batch_size=8, encoder_lr=1e-4, val_fraction=0.25
+        ),
         progress=False,
     )
     assert report.mode == "finetune" and report.epochs_run >= 1

@@ -1,4 +1,5 @@
-"""What every arm would cost and yield on every recorded query: the matrices replay works on."""
+"""What every arm would cost and yield on every recorded query: the matrices replay and
+threshold calibration work on."""
 
 from __future__ import annotations
 

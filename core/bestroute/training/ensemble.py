@@ -12,17 +12,16 @@ The merged router saves and loads like any other, so the engine runs the ensembl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import numpy as np
 import torch
 
 from bestroute.errors import ConfigurationError
+from bestroute.router.network import RouterNet
 
 
-def merge_routers(routers: Sequence[Any]) -> Any:
+def merge_routers(routers: Sequence[RouterNet]) -> RouterNet:
     """One :class:`~bestroute.router.network.RouterNet` whose logits are the members' mean."""
-    from bestroute.router.network import RouterNet
-
     if not routers:
         raise ConfigurationError("merge_routers needs at least one router")
     first = routers[0]
@@ -77,7 +76,9 @@ def merge_routers(routers: Sequence[Any]) -> Any:
     return merged
 
 
-def _rebase(router: Any, layer: torch.nn.Linear, base: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _rebase(
+    router: RouterNet, layer: torch.nn.Linear, base: RouterNet
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``layer``'s weight and bias for inputs standardised with ``base``'s length statistics.
 
     ``(l - m_k) / s_k = (s_0 / s_k) * (l - m_0) / s_0 + (m_0 - m_k) / s_k``.
@@ -96,8 +97,13 @@ def _rebase(router: Any, layer: torch.nn.Linear, base: Any) -> tuple[torch.Tenso
 
 
 def recenter(
-    router: Any, embeddings: Any, queries: Sequence[str], labels: Any, *, iterations: int = 50
-) -> Any:
+    router: RouterNet,
+    embeddings: np.ndarray,
+    queries: Sequence[str],
+    labels: np.ndarray,
+    *,
+    iterations: int = 50,
+) -> RouterNet:
     """Shift each arm's bias so its mean probability on these rows equals its mean label.
 
     Weight decay pulls a small network's biases towards 0 (probability 0.5) along with its
@@ -105,8 +111,6 @@ def recenter(
     arm's average (calibration in the large) and leaves the per-query deviations as trained.
     Arms without any label keep their bias. Works in place; returns ``router``.
     """
-    import numpy as np
-
     targets = np.asarray(labels, dtype=np.float64)
     with torch.no_grad():
         logits = router(router.inputs_from_embeddings(embeddings, list(queries))).double()
@@ -121,5 +125,5 @@ def recenter(
             slope = (probs * (1 - probs) * present).sum(dim=0) / counts
             shift -= (mean - wanted) / slope.clamp(min=1e-9)
         shift[present.sum(dim=0) == 0] = 0.0
-        router.skip.bias += shift.to(router.skip.bias.dtype)
+        router.skip.bias.add_(shift.to(router.skip.bias.dtype))
     return router

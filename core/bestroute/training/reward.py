@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.scoring.features import shape_feature_matrix
-from bestroute.scoring.pairs import PreferencePair
 from bestroute.scoring.reward_model import DEFAULT_REWARD_MAX_TOKENS, RewardModel
+from bestroute.training.pairs import PreferencePair
 
 logger = logging.getLogger(__name__)
 

@@ -1,22 +1,26 @@
-"""Preference pairs for training a proxy reward model, and a reader for alpaca_eval annotations."""
+"""Preference pairs for training a proxy reward model: from AlpacaEval annotations or records."""
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bestroute.data.dataset import OutcomeRecord
 from bestroute.errors import DataFormatError
 
 logger = logging.getLogger(__name__)
 
 #: Pairs whose judge preference lies within this distance of 1.5 (a tie) are skipped.
 DEFAULT_MARGIN = 0.25
+#: Pairs taken from one query at most (the best and worst responses are paired first).
+MAX_PAIRS_PER_QUERY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,32 @@ def alpaca_eval_pairs(
         logger.info(
             "%s: %d pairs, %d skipped (ties or missing)", path, len(records) - skipped, skipped
         )
+    return pairs
+
+
+def preference_pairs(
+    records: Sequence[OutcomeRecord], *, max_per_query: int = MAX_PAIRS_PER_QUERY
+) -> list[PreferencePair]:
+    """Pairs of responses to one query with different oracle quality (all candidates pooled)."""
+    pairs: list[PreferencePair] = []
+    for record in records:
+        texts = sorted(
+            {
+                (sample.quality, sample.text)
+                for outcome in record.candidates.values()
+                for sample in outcome.samples
+                if sample.text
+            },
+            key=lambda item: -item[0],
+        )
+        gaps = [
+            (q_better - q_worse, PreferencePair(record.query, better, worse))
+            for (q_better, better), (q_worse, worse) in itertools.combinations(texts, 2)
+            if q_better > q_worse and better != worse
+        ]
+        gaps.sort(key=lambda item: -item[0])  # widest quality gaps first (stable)
+        chosen = [pair for _, pair in gaps]
+        pairs.extend(chosen[:max_per_query])
     return pairs
 
 

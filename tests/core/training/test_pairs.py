@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bestroute.errors import DataFormatError
-from bestroute.scoring import PreferencePair, alpaca_eval_pairs
+from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs
 
 
 def write(path: Path, records: object) -> Path:

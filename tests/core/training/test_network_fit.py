@@ -1,4 +1,4 @@
-"""Training with the BEST-Route loss on real GSM8K outcomes (frozen MiniLM, cached embeddings)."""
+"""Fitting one router network with the BEST-Route loss on real GSM8K outcomes (frozen MiniLM)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sklearn.metrics import roc_auc_score
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
-from bestroute.router import RouterNet, train_router
-from bestroute.router.training import masked_bce, validation_split
+from bestroute.router import RouterNet
+from bestroute.training import RouterFitConfig, fit_router_net
+from bestroute.training.network_fit import masked_bce, validation_split
 
 N_VALUES = (1, 3)
 
@@ -30,7 +31,7 @@ def test_best_route_loss_separates_easy_from_hard_queries(
     test, train = order[:150], order[150:]
     queries = gsm8k.queries
 
-    router, report = train_router(
+    router, report = fit_router_net(
         labels[train],
         arms,
         queries=[queries[i] for i in train],
@@ -64,13 +65,12 @@ def test_best_route_loss_separates_easy_from_hard_queries(
 def test_best_epoch_weights_are_restored(gsm8k, gsm8k_embeddings: np.ndarray) -> None:
     arms = [Arm(model, 1) for model in gsm8k.models]
     labels = gsm8k.labels(arms)
-    router, report = train_router(
+    router, report = fit_router_net(
         labels,
         arms,
         queries=gsm8k.queries,
         embeddings=gsm8k_embeddings,
-        patience=3,
-        lr=3e-3,
+        config=RouterFitConfig(patience=3, lr=3e-3),
         seed=1,
         progress=False,
     )
@@ -102,8 +102,8 @@ def test_arm_without_labels_on_most_queries_still_trains(
     arms = [Arm(gsm8k.models[0], 1), Arm(gsm8k.models[0], 3)]
     labels = gsm8k.labels(arms)
     labels[::2, 1] = np.nan  # n = 3 not offered for half the queries
-    router, report = train_router(
-        labels, arms, embeddings=gsm8k_embeddings, epochs=5, progress=False
+    router, report = fit_router_net(
+        labels, arms, embeddings=gsm8k_embeddings, config=RouterFitConfig(epochs=5), progress=False
     )
     assert not report.length_features  # no query texts given
     assert isinstance(router, RouterNet) and router.encoder is None
@@ -114,12 +114,11 @@ def test_arm_without_labels_on_most_queries_still_trains(
 
 def test_without_validation_the_last_epoch_is_kept(gsm8k, gsm8k_embeddings: np.ndarray) -> None:
     arms = [Arm(gsm8k.models[1], 1)]
-    _, report = train_router(
+    _, report = fit_router_net(
         gsm8k.labels(arms),
         arms,
         embeddings=gsm8k_embeddings,
-        val_fraction=0.0,
-        epochs=4,
+        config=RouterFitConfig(val_fraction=0.0, epochs=4),
         progress=False,
     )
     assert report.val_losses == [] and report.best_val_loss is None
@@ -137,15 +136,15 @@ def test_without_validation_the_last_epoch_is_kept(gsm8k, gsm8k_embeddings: np.n
 def test_bad_labels_are_refused(labels: np.ndarray, message: str) -> None:
     arms = [Arm("m", 1), Arm("m", 2)]
     with pytest.raises(ConfigurationError, match=message):
-        train_router(labels, arms, embeddings=np.zeros((4, 8), np.float32), progress=False)
+        fit_router_net(labels, arms, embeddings=np.zeros((4, 8), np.float32), progress=False)
 
 
 def test_finetune_needs_queries() -> None:
     with pytest.raises(ConfigurationError, match="pass queries"):
-        train_router(
+        fit_router_net(
             np.full((4, 1), 0.5),
             [Arm("m", 1)],
             embeddings=np.zeros((4, 8), np.float32),
-            mode="finetune",
+            config=RouterFitConfig(mode="finetune"),
             progress=False,
         )

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from bestroute.errors import ConfigurationError
-from bestroute.evaluate.ensemble import merge_routers
-from bestroute.evaluate.routers import RouterSettings, train_ensemble
 from bestroute.evaluate.splits import split_indices
 from bestroute.router.checkpoint import load_router
-from bestroute.router.training import train_router
+from bestroute.training import RouterFitConfig, fit_router_net
+from bestroute.training.ensemble import merge_routers
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -20,24 +19,22 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def members(gsm8k):
+def members(gsm8k_join):
     """Three small routers on length features and random-projection 'embeddings'."""
-    rows = split_indices(len(gsm8k.outcomes), seed=0).train
-    queries = [gsm8k.outcomes.queries[i] for i in rows]
+    rows = split_indices(len(gsm8k_join.outcomes), seed=0).train
+    queries = [gsm8k_join.outcomes.queries[i] for i in rows]
     embeddings = np.random.default_rng(0).normal(size=(len(rows), 8)).astype(np.float32)
     routers = []
     for seed in range(3):
         # different early-stopping splits give each member different length statistics
-        router, _ = train_router(
-            gsm8k.labels[rows][:, :6],
-            gsm8k.outcomes.arms[:6],
+        router, _ = fit_router_net(
+            gsm8k_join.labels[rows][:, :6],
+            gsm8k_join.outcomes.arms[:6],
             queries=queries,
             embeddings=embeddings,
-            hidden=4 + seed,
-            epochs=5,
+            config=RouterFitConfig(hidden=4 + seed, epochs=5, val_fraction=0.3),
             seed=seed,
             progress=False,
-            val_fraction=0.3,
         )
         routers.append(router)
     return routers, embeddings, queries
@@ -59,31 +56,15 @@ def test_merged_router_predicts_the_mean_logit(members, tmp_path: Path) -> None:
     assert np.allclose(loaded.predict_embeddings(embeddings, queries), got, atol=1e-6)
 
 
-def test_routers_with_other_arms_do_not_merge(members, gsm8k) -> None:
+def test_routers_with_other_arms_do_not_merge(members, gsm8k_join) -> None:
     routers, embeddings, queries = members
-    other, _ = train_router(
-        gsm8k.labels[: len(queries)][:, 6:8],
-        gsm8k.outcomes.arms[6:8],
+    other, _ = fit_router_net(
+        gsm8k_join.labels[: len(queries)][:, 6:8],
+        gsm8k_join.outcomes.arms[6:8],
         queries=queries,
         embeddings=embeddings,
-        epochs=2,
+        config=RouterFitConfig(epochs=2),
         progress=False,
     )
     with pytest.raises(ConfigurationError, match="share arms"):
         merge_routers([routers[0], other])
-
-
-def test_train_ensemble_reports_every_member(gsm8k) -> None:
-    rows = split_indices(len(gsm8k.outcomes), seed=1).train
-    queries = [gsm8k.outcomes.queries[i] for i in rows]
-    embeddings = np.random.default_rng(1).normal(size=(len(rows), 8)).astype(np.float32)
-    router, summary = train_ensemble(
-        gsm8k.labels[rows],
-        gsm8k.outcomes.arms,
-        queries=queries,
-        embeddings=embeddings,
-        settings=RouterSettings(ensemble=2, options={"hidden": 8, "epochs": 3}),
-    )
-    assert summary["ensemble"] == 2 and len(summary["best_epochs"]) == 2
-    assert router.hidden_size == 16
-    assert router.predict_embeddings(embeddings, queries).shape == gsm8k.labels[rows].shape

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bestroute.evaluate.embeddings import EmbeddingCache, LazyEncoder, encoder_key
+from bestroute.training.embeddings import EmbeddingCache, LazyEncoder, encoder_key
 
 
 class CountingEncoder(LazyEncoder):

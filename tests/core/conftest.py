@@ -1,4 +1,9 @@
-"""Shared router fixtures: the MiniLM encoder and GSM8K multi-sample outcomes, embedded once."""
+"""Shared fixtures of the router and training tests, loaded once per session.
+
+The MiniLM encoder, GSM8K multi-sample outcomes (``gsm8k``) with their embeddings, and the GSM8K
+join (7 open models x 10 samples against GPT-4) with outcomes and soft labels (``gsm8k_join``,
+which the replay tests under ``evaluate/`` call ``gsm8k``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bestroute.data.dataset import OutcomeRecord
+from bestroute.data.importers import load_sources
+from bestroute.data.labels import soft_labels
+from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.encoder import Encoder
 from bestroute.pool import Arm
+from bestroute.prices import Prices, load_prices
 
 SAMPLES_PER_QUERY = 10
+GSM8K_REFERENCE = "gpt-4-1106-preview"
 
 
 def best_of_n_label(fraction_correct: float, n: int, k: int = SAMPLES_PER_QUERY) -> float:
@@ -64,3 +75,31 @@ def gsm8k(shared_data: Path) -> MultiSample:
 @pytest.fixture(scope="session")
 def gsm8k_embeddings(encoder: Encoder, gsm8k: MultiSample) -> np.ndarray:
     return encoder.encode(gsm8k.queries)
+
+
+@dataclass(frozen=True)
+class Gsm8kJoin:
+    records: list[OutcomeRecord]
+    prices: Prices
+    outcomes: ReplayOutcomes
+    labels: np.ndarray
+
+
+def gsm8k_sources(shared_data: Path) -> list[str]:
+    return [
+        f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
+        f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def gsm8k_join(shared_data: Path) -> Gsm8kJoin:
+    """All 511 joined queries with oracle-selector outcomes and soft labels (max n = 5)."""
+    prices = load_prices(shared_data / "prices.json")
+    records = load_sources(
+        gsm8k_sources(shared_data), default_output_tokens=prices.default_avg_output_tokens
+    )
+    arms = replay_arms(records, GSM8K_REFERENCE, 5)
+    outcomes = build_outcomes(records, GSM8K_REFERENCE, prices, arms=arms, selector="oracle")
+    labels = soft_labels(records, arms, GSM8K_REFERENCE, selector="oracle")
+    return Gsm8kJoin(records, prices, outcomes, labels)

@@ -1,10 +1,10 @@
-"""Training a :class:`RouterNet` with the BEST-Route loss.
+"""Fitting one :class:`RouterNet` with the BEST-Route loss (the recipe merges several).
 
 The loss is the binary cross-entropy between each arm's predicted probability and its soft label
 y(m, n) (the probability that the best of n responses from m is as good as the reference's).
 A NaN label means the arm was not offered for that query and is left out of the loss.
 
-Two modes:
+Two modes (:attr:`RouterFitConfig.mode <bestroute.training.config.RouterFitConfig.mode>`):
 
 * ``frozen`` (the CPU default): the encoder's embeddings are computed once (or given) and
   cached; only the heads train, so an epoch over thousands of queries takes milliseconds.
@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,10 +32,9 @@ from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 from bestroute.router.network import RouterNet, length_features
+from bestroute.training.config import DEFAULT_WEIGHT_DECAY, RouterFitConfig
 
 logger = logging.getLogger(__name__)
-
-TrainingMode = Literal["frozen", "finetune"]
 
 #: Defaults per mode for ``epochs`` and ``patience`` when they are left as ``None``.
 DEFAULT_EPOCHS: dict[str, int] = {"frozen": 200, "finetune": 8}
@@ -45,8 +44,8 @@ _MIN_IMPROVEMENT = 1e-6
 
 
 @dataclass(slots=True)
-class RouterTrainingReport:
-    """What one training run did. Epochs are numbered from 1; losses are per epoch."""
+class RouterFitReport:
+    """What one fit did. Epochs are numbered from 1; losses are per epoch."""
 
     mode: str
     train_losses: list[float] = field(default_factory=list)
@@ -74,38 +73,37 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tenso
     return (losses * mask).sum(), int(mask.sum().item())
 
 
-def train_router(
+def fit_router_net(
     labels: np.ndarray,
     arms: Sequence[Arm],
     *,
     queries: Sequence[str] | None = None,
     embeddings: np.ndarray | None = None,
     encoder: Encoder | None = None,
-    mode: TrainingMode = "frozen",
-    val_fraction: float = 0.15,
-    epochs: int | None = None,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-    batch_size: int = 64,
-    patience: int | None = None,
+    config: RouterFitConfig | None = None,
     seed: int = 0,
     progress: bool = True,
-    encoder_lr: float = 2e-5,
-    hidden: int = 256,
-    dropout: float = 0.1,
-    query_max_tokens: int | None = None,
-    use_length_features: bool | None = None,
     device: str | torch.device | None = None,
-) -> tuple[RouterNet, RouterTrainingReport]:
-    """Train a router on soft labels ``(N, len(arms))`` in [0, 1] (NaN: no label).
+) -> tuple[RouterNet, RouterFitReport]:
+    """Fit one router network on soft labels ``(N, len(arms))`` in [0, 1] (NaN: no label).
 
     Frozen mode reads ``embeddings`` (from :meth:`Encoder.encode`) when given, else encodes
     ``queries`` once with ``encoder`` (the default MiniLM when ``None``). Fine-tune mode needs
-    ``queries``. ``epochs``/``patience`` default per mode (:data:`DEFAULT_EPOCHS`,
-    :data:`DEFAULT_PATIENCE`). ``use_length_features`` defaults to on when ``queries`` are given.
-    Returns the router with its best-validation-epoch weights, in eval mode, and a report.
+    ``queries``. ``config`` defaults to :class:`RouterFitConfig` (one large network; the
+    README's router is :func:`bestroute.training.train_router`). Returns the router with its
+    best-validation-epoch weights, in eval mode, and a report.
     """
     started = time.perf_counter()
+    config = config or RouterFitConfig()
+    mode, val_fraction, lr, batch_size = (
+        config.mode,
+        config.val_fraction,
+        config.lr,
+        config.batch_size,
+    )
+    epochs, patience, query_max_tokens = config.epochs, config.patience, config.query_max_tokens
+    use_length_features = config.use_length_features
+    weight_decay = DEFAULT_WEIGHT_DECAY if config.weight_decay is None else config.weight_decay
     if mode not in DEFAULT_EPOCHS:
         raise ConfigurationError(f"mode must be 'frozen' or 'finetune', not {mode!r}")
     arms = tuple(arms)
@@ -150,7 +148,7 @@ def train_router(
         )
 
     train_idx, val_idx = validation_split(n_rows, val_fraction, seed)
-    report = RouterTrainingReport(
+    report = RouterFitReport(
         mode=mode,
         n_train=len(train_idx),
         n_val=len(val_idx),
@@ -165,8 +163,8 @@ def train_router(
         router = RouterNet(
             encoder,
             arms,
-            hidden=hidden,
-            dropout=dropout,
+            hidden=config.hidden,
+            dropout=config.dropout,
             query_max_tokens=query_max_tokens,
             use_length_features=use_length_features,
             embedding_dim=embedding_dim,
@@ -205,7 +203,7 @@ def train_router(
                 epochs=epochs,
                 patience=patience,
                 lr=lr,
-                encoder_lr=encoder_lr,
+                encoder_lr=config.encoder_lr,
                 weight_decay=weight_decay,
                 batch_size=batch_size,
                 seed=seed,
@@ -233,7 +231,7 @@ def _train_frozen(
     targets: torch.Tensor,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
-    report: RouterTrainingReport,
+    report: RouterFitReport,
     *,
     epochs: int,
     patience: int,
@@ -279,7 +277,7 @@ def _train_finetune(
     targets: torch.Tensor,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
-    report: RouterTrainingReport,
+    report: RouterFitReport,
     *,
     epochs: int,
     patience: int,
@@ -355,7 +353,7 @@ def _run_epochs(
     batch_loss: Callable[[np.ndarray], tuple[torch.Tensor, int]],
     val_loss: Callable[[], float | None],
     train_idx: np.ndarray,
-    report: RouterTrainingReport,
+    report: RouterFitReport,
     *,
     epochs: int,
     patience: int,
@@ -459,7 +457,7 @@ def _check_options(
 
 
 def validation_split(n_rows: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded (train, validation) row indices :func:`train_router` uses, each sorted."""
+    """The seeded (train, validation) row indices :func:`fit_router_net` uses, each sorted."""
     order = np.random.default_rng(seed).permutation(n_rows)
     if val_fraction <= 0:
         return np.sort(order), np.zeros(0, dtype=np.int64)

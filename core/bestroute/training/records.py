@@ -1,0 +1,255 @@
+"""From outcome records to the parts of a trained setup: router, reward model, threshold.
+
+:func:`train_router_from_records` builds BEST-Route soft labels over the arms ``(m, n)`` the
+records offer and trains the recipe's router on them (:func:`~bestroute.training.train_router`,
+frozen encoder with cached embeddings by default); :func:`calibrate_router` picks a saved
+router's threshold on validation records; :func:`train_reward_from_records` trains the proxy
+reward model on preference pairs taken from samples with texts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bestroute.calibration import DEFAULT_CONFIDENCE, Calibration, calibrate_threshold
+from bestroute.data.dataset import OutcomeRecord
+from bestroute.data.labels import Selector, soft_labels
+from bestroute.data.outcomes import build_outcomes, replay_arms
+from bestroute.encoder import Encoder
+from bestroute.errors import ConfigurationError
+from bestroute.pool import Arm
+from bestroute.prices import ModelPrice
+from bestroute.router.checkpoint import load_router
+from bestroute.router.network import RouterNet
+from bestroute.scoring.reward_model import RewardModel
+from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.embeddings import EmbeddingCache
+from bestroute.training.pairs import PreferencePair, preference_pairs
+from bestroute.training.recipe import TrainedRouter, train_router
+from bestroute.training.reward import RewardTrainingReport, train_reward_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterTrainingData:
+    """The queries of the records that hold the reference, their arms and soft labels."""
+
+    queries: list[str]
+    arms: tuple[Arm, ...]
+    labels: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class RouterFromRecords:
+    """A router trained on records, with what the labels and training looked like."""
+
+    router: RouterNet
+    reference: str
+    selector: Selector
+    tolerance: float
+    data: RouterTrainingData
+    training: TrainedRouter
+    embedding_seconds: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (``training.json``'s ``router`` entry)."""
+        labels, arms = self.data.labels, self.data.arms
+        return {
+            "reference": self.reference,
+            "selector": self.selector,
+            "tolerance": self.tolerance,
+            "queries": len(self.data.queries),
+            "arms": [arm.key for arm in arms],
+            "mean_labels": {arm.key: float(np.nanmean(labels[:, i])) for i, arm in enumerate(arms)},
+            "training": self.training.summary(),
+            "embedding_seconds": self.embedding_seconds,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RewardFromRecords:
+    """A reward model trained on preference pairs from records."""
+
+    model: RewardModel
+    pairs: int
+    report: RewardTrainingReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pairs": self.pairs, "training": self.report.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class RouterCalibration:
+    """The threshold of a saved router on validation records (``threshold.json``)."""
+
+    router: str
+    reference: str
+    selector: Selector
+    calibration: Calibration
+    arms_offered: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "router": self.router,
+            "reference": self.reference,
+            "selector": self.selector,
+            "calibration": self.calibration.to_dict(),
+            "arms_offered": self.arms_offered,
+        }
+
+
+def router_training_data(
+    records: Sequence[OutcomeRecord],
+    reference: str,
+    *,
+    max_n: int = 5,
+    selector: Selector = "oracle",
+    tolerance: float = 0.0,
+) -> RouterTrainingData:
+    """Queries, arms and soft labels ``(N, arms)`` of records that hold the reference."""
+    usable = [r for r in records if reference in r.candidates]
+    if len(usable) < len(records):
+        logger.warning(
+            "%d of %d records lack the reference %r and are left out",
+            len(records) - len(usable),
+            len(records),
+            reference,
+        )
+    if not usable:
+        raise ConfigurationError(
+            f"no record holds the reference {reference!r}: its outcomes are what labels compare to"
+        )
+    arms = replay_arms(usable, reference, max_n)
+    if not arms:
+        raise ConfigurationError(f"no candidate besides the reference {reference!r} to route to")
+    labels = soft_labels(usable, arms, reference, tolerance=tolerance, selector=selector)
+    return RouterTrainingData([r.query for r in usable], arms, labels)
+
+
+def train_router_from_records(
+    records: Sequence[OutcomeRecord],
+    reference: str,
+    *,
+    max_n: int = 5,
+    selector: Selector = "oracle",
+    tolerance: float = 0.0,
+    config: RouterTrainingConfig | None = None,
+    encoder_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> RouterFromRecords:
+    """Train the recipe's router on ``records`` (``config``: its defaults when ``None``).
+
+    In frozen mode the query embeddings come from the on-disk cache of
+    :mod:`bestroute.training.embeddings`; fine-tuning trains one network (the encoder weights
+    of several cannot be merged).
+    """
+    started = time.perf_counter()
+    config = config or RouterTrainingConfig()
+    data = router_training_data(
+        records, reference, max_n=max_n, selector=selector, tolerance=tolerance
+    )
+    encoder = Encoder(encoder_path) if encoder_path else Encoder()
+    embeddings = None
+    embed_seconds = 0.0
+    if config.network.mode == "frozen":
+        tick = time.perf_counter()
+        embeddings = EmbeddingCache(encoder, cache_dir).encode(data.queries)
+        embed_seconds = time.perf_counter() - tick
+    elif config.ensemble > 1:
+        logger.info("fine-tuning trains one network: the encoder weights cannot be merged")
+        config = replace(config, ensemble=1)
+    trained = train_router(
+        data.labels,
+        data.arms,
+        queries=data.queries,
+        embeddings=embeddings,
+        encoder=encoder,
+        config=config,
+        seed=seed,
+        progress=progress,
+    )
+    return RouterFromRecords(
+        router=trained.router,
+        reference=reference,
+        selector=selector,
+        tolerance=tolerance,
+        data=data,
+        training=trained,
+        embedding_seconds=embed_seconds,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def train_reward_from_records(
+    records: Sequence[OutcomeRecord],
+    *,
+    extra_pairs: Sequence[PreferencePair] = (),
+    seed: int = 0,
+    progress: bool = True,
+) -> RewardFromRecords:
+    """Train the proxy reward model on pairs from ``records``' samples plus ``extra_pairs``."""
+    pairs = preference_pairs(records) + list(extra_pairs)
+    if len(pairs) < 2:
+        raise ConfigurationError(
+            "too few preference pairs to train a reward model: the data needs samples with "
+            "texts and different qualities on the same query (or pass judged pairs)"
+        )
+    model, report = train_reward_model(pairs, seed=seed, progress=progress)
+    return RewardFromRecords(model, len(pairs), report)
+
+
+def calibrate_router(
+    router_dir: str | Path,
+    records: Sequence[OutcomeRecord],
+    prices: Mapping[str, ModelPrice],
+    *,
+    reference: str,
+    target_drop: float | None = None,
+    budget: float | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    selector: Selector = "oracle",
+    seed: int = 0,
+    encoder_path: str | Path | None = None,
+) -> RouterCalibration:
+    """The threshold of the router saved in ``router_dir`` on validation ``records``."""
+    encoder = Encoder(encoder_path) if encoder_path else None
+    router = load_router(router_dir, encoder=encoder)
+    usable = [r for r in records if reference in r.candidates]
+    if not usable:
+        raise ConfigurationError(f"no validation record holds the reference {reference!r}")
+    outcomes = build_outcomes(usable, reference, prices, arms=router.arms, selector=selector)
+    if router.encoder is not None and not router.encoder_trained:
+        embeddings = EmbeddingCache(router.encoder).encode(outcomes.queries)
+        probabilities = router.predict_embeddings(embeddings, outcomes.queries)
+    else:
+        probabilities = router.predict(outcomes.queries)
+    calibration = calibrate_threshold(
+        probabilities,
+        outcomes.cost,
+        outcomes.quality,
+        outcomes.reference_quality,
+        outcomes.reference_cost,
+        target_drop=target_drop,
+        budget=budget,
+        confidence=confidence,
+        seed=seed,
+    )
+    return RouterCalibration(
+        router=str(router_dir),
+        reference=reference,
+        selector=selector,
+        calibration=calibration,
+        arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
+    )
