@@ -8,21 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bestroute.scoring.reward_training import RewardTrainingReport
 from safetensors.torch import load_file, save_file
 
 from bestroute.encoder import Encoder
 from bestroute.errors import CheckpointError
-from bestroute.scoring import (
-    PreferencePair,
-    RewardModel,
-    Scorer,
-    alpaca_eval_pairs,
-    load_reward_model,
-    select_best,
-    train_reward_model,
-)
+from bestroute.scoring import RewardModel, Scorer, load_reward_model, select_best
 from bestroute.scoring.reward_model import CONFIG_FILE, WEIGHTS_FILE
+from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs
+from bestroute.training.reward import RewardTrainingReport, train_reward_model
 
 pytestmark = pytest.mark.slow
 
