@@ -51,7 +51,6 @@ class RouterTrainingData:
 class RouterFromRecords:
     """A router trained on records, with what the labels and training looked like."""
 
-    router: RouterNet
     reference: str
     selector: Selector
     tolerance: float
@@ -59,6 +58,10 @@ class RouterFromRecords:
     training: TrainedRouter
     embedding_seconds: float
     seconds: float
+
+    @property
+    def router(self) -> RouterNet:
+        return self.training.router
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (``training.json``'s ``router`` entry)."""
@@ -181,7 +184,6 @@ def train_router_from_records(
         progress=progress,
     )
     return RouterFromRecords(
-        router=trained.router,
         reference=reference,
         selector=selector,
         tolerance=tolerance,
