@@ -23,11 +23,29 @@ its baselines too).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from statistics import NormalDist
+from typing import Any, Literal
 
 import numpy as np
 
 from bestroute.errors import ConfigurationError
+from bestroute.risk_control import (
+    betting_pvalues,
+    drop_risks,
+    drop_standard_error,
+    expected_passes,
+    queries_needed,
+)
+
+#: How a calibrated setting keeps its promise (see :mod:`bestroute.risk_control`):
+#: ``"expected"`` keeps the mean drop over calibration sets within target; ``"high_probability"``
+#: keeps it within target with probability ``confidence`` (Learn-then-Test, betting test);
+#: ``"bootstrap"`` is the cheapest setting whose bootstrap ``confidence`` quantile of the drop
+#: meets the target (no finite-sample guarantee; kept to reproduce earlier reports).
+Guarantee = Literal["expected", "high_probability", "bootstrap"]
+GUARANTEES: tuple[Guarantee, ...] = ("expected", "high_probability", "bootstrap")
+#: Thresholds a guarantee mode walks, from 1 (safest) down to 0: fixed before any data is seen.
+GRID_SIZE = 4001
 
 #: Default one-sided confidence of the bound on the drop (or cost). On five seeded splits of the
 #: GSM8K join (128 validation, 127 test queries) 0.9 let one calibrated 1% threshold drop 3.1% on
@@ -46,8 +64,13 @@ class Calibration:
     """The setting chosen on validation data and what validation says about it.
 
     ``reference_only`` is true when no setting kept its promise: every query should go to the
-    reference (``threshold`` is then the safest setting tried). ``drop_bound`` / ``cost_bound``
-    are the ``confidence`` upper bounds; ``drop`` / ``cost`` the plain validation means.
+    reference (``threshold`` is then the safest setting tried). ``drop`` / ``cost`` are the plain
+    validation means; ``drop_bound`` / ``cost_bound`` the bound the ``guarantee`` judged by
+    (bootstrap: the ``confidence`` quantile; expected: the corrected mean; high_probability: a
+    normal ``confidence`` bound, for information: the betting test decides). ``drop_se`` is the
+    standard error of the validation drop; ``queries_needed`` how many calibration queries a
+    ``confidence`` bound would need to certify the setting that saves ``queries_needed_saving``
+    with an estimated drop of half the target (None without a drop target or such a setting).
     """
 
     threshold: float
@@ -61,6 +84,10 @@ class Calibration:
     cost_bound: float
     cost_saving: float
     n_queries: int
+    guarantee: Guarantee = "bootstrap"
+    drop_se: float = float("nan")
+    queries_needed: int | None = None
+    queries_needed_saving: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +192,12 @@ def threshold_table(
 # -- calibration -------------------------------------------------------------------------------
 
 
+def threshold_grid(size: int = GRID_SIZE) -> np.ndarray:
+    """The fixed thresholds a guarantee mode walks: ``size`` even steps over [0, 1], plus one
+    just above 1 (everything to the reference), ascending."""
+    return np.append(np.linspace(0.0, 1.0, size), np.nextafter(1.0, 2.0))
+
+
 def calibrate_threshold(
     probabilities: np.ndarray,
     arm_costs: np.ndarray,
@@ -174,6 +207,7 @@ def calibrate_threshold(
     *,
     target_drop: float | None = None,
     budget: float | None = None,
+    guarantee: Guarantee = "bootstrap",
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -186,9 +220,14 @@ def calibrate_threshold(
     and the reference's per-query quality and cost ``(N,)``. Give exactly one of
     ``target_drop`` (e.g. ``0.01`` for 1%: the lowest-cost threshold whose upper bound on the drop
     stays within it) or ``budget`` (dollars per query: the highest-quality threshold whose upper
-    bound on the mean cost stays within it). ``confidence=0.5`` gives the point estimate.
+    bound on the mean cost stays within it). ``guarantee`` says how the bound is made (see
+    :data:`Guarantee`); the guarantee modes walk :func:`threshold_grid`, the bootstrap mode
+    :func:`candidate_thresholds`. With ``guarantee="bootstrap"``, ``confidence=0.5`` gives the
+    point estimate.
     """
-    thresholds = candidate_thresholds(probabilities)
+    thresholds = (
+        candidate_thresholds(probabilities) if guarantee == "bootstrap" else threshold_grid()
+    )
     cost, quality = threshold_table(
         probabilities, arm_costs, arm_qualities, reference_cost, reference_quality, thresholds
     )
@@ -200,6 +239,7 @@ def calibrate_threshold(
         reference_cost,
         target_drop=target_drop,
         budget=budget,
+        guarantee=guarantee,
         confidence=confidence,
         resamples=resamples,
         seed=seed,
@@ -218,6 +258,7 @@ def calibrate_settings(
     *,
     target_drop: float | None = None,
     budget: float | None = None,
+    guarantee: Guarantee = "bootstrap",
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
@@ -226,7 +267,10 @@ def calibrate_settings(
     """Pick one of a policy family's ``settings`` (ordered from cheapest to safest).
 
     ``cost`` and ``quality`` are ``(len(settings), N)``: the per-query outcome of each setting on
-    the validation queries. See :func:`calibrate_threshold` for the rule.
+    the validation queries. See :func:`calibrate_threshold` for the rule. The guarantee modes
+    walk the settings in their fixed order from the safe end (the last setting for a drop
+    target, the first for a budget) and stop at the first that fails (``sequential`` is then
+    implied).
     """
     if (target_drop is None) == (budget is None):
         raise ConfigurationError("give exactly one of target_drop or budget")
@@ -236,6 +280,8 @@ def calibrate_settings(
         raise ConfigurationError(f"budget is dollars per query > 0, got {budget}")
     if not 0 < confidence < 1:
         raise ConfigurationError(f"confidence must lie in (0, 1), got {confidence}")
+    if guarantee not in GUARANTEES:
+        raise ConfigurationError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}")
     settings = np.asarray(settings, dtype=np.float64)
     cost = np.atleast_2d(np.asarray(cost, dtype=np.float64))
     quality = np.atleast_2d(np.asarray(quality, dtype=np.float64))
@@ -248,22 +294,26 @@ def calibrate_settings(
         raise ConfigurationError(
             f"cost and quality must be (settings, queries) = {(len(settings), n_queries)}"
         )
-    weights = bootstrap_weights(n_queries, resamples, seed)
-    drops, drop_bounds = drop_statistics(quality, ref_quality, weights, confidence)
-    costs = cost.mean(axis=1)
-    cost_bounds = np.quantile((weights @ cost.T) / n_queries, confidence, axis=0)
-    if target_drop is not None:
-        chosen = _pick(
-            drop_bounds <= target_drop + 1e-12, from_safest=True, key=costs, sequential=sequential
+    if guarantee == "bootstrap":
+        weights = bootstrap_weights(n_queries, resamples, seed)
+        drops, drop_bounds = drop_statistics(quality, ref_quality, weights, confidence)
+        cost_bounds = np.quantile((weights @ cost.T) / n_queries, confidence, axis=0)
+        passes = (
+            drop_bounds <= target_drop + 1e-12
+            if target_drop is not None
+            else cost_bounds <= (budget or 0.0)
         )
     else:
-        assert budget is not None
-        chosen = _pick(
-            cost_bounds <= budget,
-            from_safest=False,
-            key=-quality.mean(axis=1),
-            sequential=sequential,
+        drops, drop_bounds, cost_bounds, passes = _guarantee_tests(
+            cost, quality, ref_quality, target_drop, budget, guarantee, confidence, seed
         )
+        sequential = True
+    costs = cost.mean(axis=1)
+    if target_drop is not None:
+        chosen = _pick(passes, from_safest=True, key=costs, sequential=sequential)
+    else:
+        key = -quality.mean(axis=1)
+        chosen = _pick(passes, from_safest=False, key=key, sequential=sequential)
     reference_only = chosen is None
     index = len(settings) - 1 if chosen is None else chosen
     mean_ref_cost = float(ref_cost.mean())
@@ -272,6 +322,10 @@ def calibrate_settings(
     else:
         drop, drop_bound = float(drops[index]), float(drop_bounds[index])
         mean_cost, cost_bound = float(costs[index]), float(cost_bounds[index])
+    standard_errors = drop_standard_error(quality, ref_quality)
+    needed, needed_saving = _queries_needed(
+        costs, drops, standard_errors, mean_ref_cost, n_queries, target_drop, confidence
+    )
     return Calibration(
         threshold=float(settings[index]),
         reference_only=reference_only,
@@ -282,9 +336,84 @@ def calibrate_settings(
         drop_bound=drop_bound,
         cost=mean_cost,
         cost_bound=cost_bound,
-        cost_saving=1.0 - mean_cost / mean_ref_cost if mean_ref_cost > 0 else 0.0,
+        cost_saving=_saving(mean_cost, mean_ref_cost),
         n_queries=n_queries,
+        guarantee=guarantee,
+        drop_se=0.0 if reference_only else float(standard_errors[index]),
+        queries_needed=needed,
+        queries_needed_saving=needed_saving,
     )
+
+
+def _guarantee_tests(
+    cost: np.ndarray,
+    quality: np.ndarray,
+    ref_quality: np.ndarray,
+    target_drop: float | None,
+    budget: float | None,
+    guarantee: Guarantee,
+    confidence: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drops, the bounds shown for them, cost bounds and which settings pass (guarantee modes)."""
+    n = cost.shape[1]
+    ref_total = float(ref_quality.sum())
+    if ref_total <= 0:
+        raise ConfigurationError(
+            "the reference's mean quality is not positive: a relative drop is undefined"
+        )
+    drops = 1.0 - quality.sum(axis=1) / ref_total
+    z = NormalDist().inv_cdf(confidence)
+    cost_se = cost.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(cost))
+    cost_bounds = cost.mean(axis=1) + z * cost_se
+    if target_drop is not None:
+        risks = drop_risks(quality, ref_quality, target_drop)
+        lower, upper = -1.0, 1.0 - target_drop
+        corrected = ((ref_quality[None, :] - quality).sum(axis=1) + upper) / ref_total
+    else:
+        assert budget is not None
+        risks = cost - budget
+        lower, upper = -budget, max(float(cost.max()), budget) * (1 + 1e-9) - budget + 1e-12
+        corrected = cost.mean(axis=1)
+    if guarantee == "expected":
+        passes = expected_passes(risks, upper)
+        drop_bounds = corrected if target_drop is not None else drops
+        if budget is not None:
+            cost_bounds = (cost.sum(axis=1) + upper + budget) / (n + 1)
+    else:
+        delta = 1.0 - confidence
+        passes = betting_pvalues(risks, lower, upper, delta, seed) <= delta
+        drop_bounds = drops + z * drop_standard_error(quality, ref_quality)
+    return drops, drop_bounds, cost_bounds, passes
+
+
+def _queries_needed(
+    costs: np.ndarray,
+    drops: np.ndarray,
+    standard_errors: np.ndarray,
+    mean_ref_cost: float,
+    n_queries: int,
+    target_drop: float | None,
+    confidence: float,
+) -> tuple[int | None, float | None]:
+    """Queries needed to certify the cheapest setting with an estimated drop <= target / 2."""
+    if target_drop is None or target_drop <= 0:
+        return None, None
+    margin_ok = np.flatnonzero(drops <= target_drop / 2)
+    if margin_ok.size == 0:
+        return None, None
+    index = int(margin_ok[np.argmin(costs[margin_ok])])
+    saving = _saving(float(costs[index]), mean_ref_cost)
+    if saving <= 0:
+        return None, None
+    needed = queries_needed(
+        float(drops[index]), float(standard_errors[index]), n_queries, target_drop, confidence
+    )
+    return needed, saving
+
+
+def _saving(cost: float, reference_cost: float) -> float:
+    return 1.0 - cost / reference_cost if reference_cost > 0 else 0.0
 
 
 def bootstrap_weights(n_queries: int, resamples: int, seed: int) -> np.ndarray:
