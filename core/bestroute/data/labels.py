@@ -10,7 +10,10 @@ Selectors pick the kept sample among the ``n`` drawn:
 * ``"proxy"``: highest proxy ``reward`` (falls back to ``"oracle"`` for a candidate whose samples
   lack rewards);
 * ``"oracle"``: highest oracle ``quality`` (a perfect verifier);
-* ``"random"``: any one of the ``n``, uniformly (the lower bound).
+* ``"random"``: any one of the ``n``, uniformly (the lower bound);
+* ``"verifier:P"`` (``P`` in [0, 1]): a **simulated** imperfect verifier for data without
+  response texts: with probability ``P`` it keeps what the oracle keeps, otherwise a random one of
+  the ``n`` (``verifier:1`` is the oracle, ``verifier:0`` random).
 
 Ties are broken uniformly at random. All three have an exact closed form, used by default: when
 the highest key wins and ties are random, the sample at rank ``r`` (0 = best) of ``S`` is kept
@@ -28,7 +31,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 
@@ -37,14 +39,38 @@ from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 from bestroute.prices import ModelPrice
 
-Selector = Literal["proxy", "oracle", "random"]
-SELECTORS: tuple[Selector, ...] = ("proxy", "oracle", "random")
+#: ``"proxy"``, ``"oracle"``, ``"random"`` or ``"verifier:P"`` (see the module docstring).
+Selector = str
+SELECTORS: tuple[str, ...] = ("proxy", "oracle", "random", "verifier:P")
 DEFAULT_DRAWS = 64
+_VERIFIER = "verifier:"
+
+
+def verifier_accuracy(selector: str) -> float | None:
+    """``P`` of a ``"verifier:P"`` selector; None for the other selectors."""
+    if not selector.startswith(_VERIFIER):
+        return None
+    try:
+        accuracy = float(selector[len(_VERIFIER) :])
+    except ValueError:
+        accuracy = math.nan
+    if not 0.0 <= accuracy <= 1.0:
+        raise ConfigurationError(
+            f"selector {selector!r}: write verifier:P with P in [0, 1], e.g. verifier:0.8"
+        )
+    return accuracy
 
 
 def _check_selector(selector: str) -> None:
-    if selector not in SELECTORS:
-        raise ConfigurationError(f"unknown selector {selector!r}; choose one of {SELECTORS}")
+    if selector in SELECTORS[:3] or verifier_accuracy(selector) is not None:
+        return
+    raise ConfigurationError(f"unknown selector {selector!r}; choose one of {SELECTORS}")
+
+
+def check_selector(selector: str) -> Selector:
+    """``selector`` when it is a known selector, else a :class:`ConfigurationError`."""
+    _check_selector(selector)
+    return selector
 
 
 def is_offered(outcome: CandidateOutcome | None, n: int) -> bool:
@@ -90,9 +116,30 @@ def selection_probabilities(keys: Sequence[float] | np.ndarray, n: int) -> np.nd
     return _Ranking(np.asarray(keys, dtype=np.float64)).probabilities(n)
 
 
+class _Selection:
+    """Per ``n``, how likely each sample of one candidate is kept under a selector."""
+
+    def __init__(self, outcome: CandidateOutcome, selector: Selector) -> None:
+        self.accuracy = verifier_accuracy(selector)
+        keys = selection_keys(outcome, "oracle" if self.accuracy is not None else selector)
+        self.ranking = _Ranking(keys)
+
+    def probabilities(self, n: int) -> np.ndarray:
+        best = self.ranking.probabilities(n)
+        if self.accuracy is None:
+            return best
+        uniform = np.full(self.ranking.count, 1.0 / self.ranking.count)
+        return self.accuracy * best + (1.0 - self.accuracy) * uniform
+
+
 def selection_keys(outcome: CandidateOutcome, selector: Selector) -> np.ndarray:
     """The per-sample values the selector maximises (constant for ``"random"``)."""
     _check_selector(selector)
+    if verifier_accuracy(selector) is not None:
+        raise ConfigurationError(
+            f"the simulated {selector} selector mixes two rankings: it has selection "
+            "probabilities but no single key"
+        )
     if selector == "random":
         return np.zeros(len(outcome.samples))
     if selector == "proxy" and all(s.reward is not None for s in outcome.samples):
@@ -148,6 +195,8 @@ def soft_labels(
     _check_selector(selector)
     if draws < 1:
         raise ConfigurationError(f"draws must be >= 1, got {draws}")
+    if not exact and verifier_accuracy(selector) is not None:
+        raise ConfigurationError(f"the {selector} selector has only the exact form: exact=True")
     labels = np.full((len(records), len(arms)), np.nan)
     by_model: dict[str, list[tuple[int, int]]] = {}
     for column, arm in enumerate(arms):
@@ -163,13 +212,13 @@ def soft_labels(
             if outcome is None or not offered:
                 continue
             success = _success(outcome, bars, tolerance)
-            keys = selection_keys(outcome, selector)
             if rng is None:
-                ranking = _Ranking(keys)
+                selection = _Selection(outcome, selector)
                 for column, n in offered:
                     # rounded so that certain outcomes are exactly 0 or 1
-                    labels[row, column] = round(float(ranking.probabilities(n) @ success), 12)
+                    labels[row, column] = round(float(selection.probabilities(n) @ success), 12)
             else:
+                keys = selection_keys(outcome, selector)
                 _sampled_labels(labels, row, offered, keys, success, draws, rng)
     return labels
 
@@ -201,7 +250,7 @@ def expected_quality(record: OutcomeRecord, arm: Arm, selector: Selector = "orac
     outcome = record.candidates.get(arm.model)
     if outcome is None or not is_offered(outcome, arm.n):
         return math.nan
-    probs = selection_probabilities(selection_keys(outcome, selector), arm.n)
+    probs = _Selection(outcome, selector).probabilities(arm.n)
     return float(probs @ _qualities(outcome))
 
 

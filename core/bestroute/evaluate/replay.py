@@ -18,7 +18,7 @@ import numpy as np
 
 from bestroute.calibration import DEFAULT_CONFIDENCE, Calibration, calibrate_settings
 from bestroute.data.dataset import OutcomeRecord
-from bestroute.data.labels import SELECTORS, Selector, soft_labels
+from bestroute.data.labels import Selector, check_selector, soft_labels
 from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate import baselines
@@ -72,9 +72,7 @@ class ReplayConfig:
 def resolve_selector(requested: str | None, records: Sequence[OutcomeRecord]) -> Selector:
     """The selector to use: the requested one, else proxy where samples have texts, else oracle."""
     if requested is not None:
-        if requested not in SELECTORS:
-            raise ConfigurationError(f"unknown selector {requested!r}; choose one of {SELECTORS}")
-        return requested
+        return check_selector(requested)
     return "proxy" if has_scorable_samples(records) else "oracle"
 
 

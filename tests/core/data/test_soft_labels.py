@@ -247,3 +247,22 @@ def test_attach_rewards_feeds_the_proxy_selector() -> None:
         {"m": CandidateOutcome(5, rewarded.candidates["m"].samples[:2]), REF: _outcome([1.0])},
     )
     assert soft_labels([full], [Arm("m", 2)], REF, selector="proxy")[0, 0] == 0.0
+
+
+def test_a_simulated_verifier_sits_between_random_and_the_oracle() -> None:
+    record = OutcomeRecord("v", "q", {"m": _outcome([1.0, 0.0, 0.0, 0.0]), REF: _outcome([1.0])})
+    arm = [Arm("m", 2)]
+    oracle = soft_labels([record], arm, REF, selector="oracle")[0, 0]
+    random = soft_labels([record], arm, REF, selector="random")[0, 0]
+    for accuracy in (0.0, 0.3, 1.0):
+        label = soft_labels([record], arm, REF, selector=f"verifier:{accuracy}")[0, 0]
+        assert label == pytest.approx(accuracy * oracle + (1 - accuracy) * random)
+        quality = expected_quality(record, arm[0], f"verifier:{accuracy}")
+        assert quality == pytest.approx(label)
+
+
+@pytest.mark.parametrize("selector", ["verifier:1.5", "verifier:x", "verifier:", "best"])
+def test_a_bad_selector_names_the_choices(selector: str) -> None:
+    record = _count_record(3)
+    with pytest.raises(ConfigurationError, match="verifier|choose one of"):
+        soft_labels([record], [Arm("m", 2)], REF, selector=selector)
