@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,46 @@ from bestroute.errors import ConfigurationError
 from bestroute.local_models import smollm2_gguf_path
 from bestroute.types import Messages, Sample
 
-__all__ = ["DEFAULT_MODEL_NAME", "TransformersBackend"]
+__all__ = ["DEFAULT_MODEL_NAME", "GenerationParams", "TransformersBackend"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 #: Sampling temperature used when ``temperature=0`` is asked for with ``n > 1``.
 FALLBACK_SAMPLING_TEMPERATURE = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """What one generation call may set; ``None`` keeps the backend's default.
+
+    ``stop`` strings end a response before them; ``tools`` are OpenAI-style function schemas
+    and ``tool_choice`` ``"none"``, ``"auto"``, ``"any"``/``"required"`` or a function name (see
+    :class:`TransformersBackend`); ``seed`` makes sampling repeatable.
+    """
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | Sequence[str] | None = None
+    tools: Sequence[Mapping[str, Any]] | None = None
+    tool_choice: Any = None
+    seed: int | None = None
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> tuple[GenerationParams, list[str]]:
+        """The parameters among a call's keywords, and the names of the others (ignored).
+
+        ``max_tokens`` (the OpenAI name) is read as ``max_new_tokens`` when that is not given.
+        """
+        known = {name: keywords[name] for name in _PARAM_NAMES if name in keywords}
+        if known.get("max_new_tokens") is None and keywords.get("max_tokens") is not None:
+            known["max_new_tokens"] = int(keywords["max_tokens"])
+        ignored = sorted(k for k in keywords if k not in _PARAM_NAMES and k != "max_tokens")
+        return cls(**known), ignored
+
+
+_PARAM_NAMES = frozenset(field.name for field in fields(GenerationParams))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,68 +167,20 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ public API
 
-    async def agenerate(
-        self,
-        messages: Messages | str,
-        n: int = 1,
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        **ignored: Any,
-    ) -> list[Sample]:
-        """``n`` samples for the conversation from one batched ``generate`` call (off the loop)."""
-        return await asyncio.to_thread(
-            self.generate,
-            messages,
-            n,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            stop=stop,
-            tools=tools,
-            tool_choice=tool_choice,
-            seed=seed,
-            **ignored,
-        )
+    async def agenerate(self, messages: Messages | str, n: int = 1, **params: Any) -> list[Sample]:
+        """``n`` samples for the conversation from one batched ``generate`` call (off the loop).
 
-    def generate(
-        self,
-        messages: Messages | str,
-        n: int = 1,
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        **ignored: Any,
-    ) -> list[Sample]:
+        ``params`` are the fields of :class:`GenerationParams` (``max_tokens`` is read as
+        ``max_new_tokens``); other keywords are ignored.
+        """
+        return await asyncio.to_thread(self.generate, messages, n, **params)
+
+    def generate(self, messages: Messages | str, n: int = 1, **params: Any) -> list[Sample]:
         """Blocking form of :meth:`agenerate`."""
-        request = self._prepare(
-            messages, n, max_new_tokens, temperature, top_p, stop, tools, tool_choice, seed, ignored
-        )
-        return self._run(request)
+        return self._run(self._prepare(messages, n, self._params(params)))
 
     async def astream(
-        self,
-        messages: Messages | str,
-        *,
-        max_new_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None,
-        seed: int | None = None,
-        final_sample: bool = False,
-        **ignored: Any,
+        self, messages: Messages | str, *, final_sample: bool = False, **params: Any
     ) -> AsyncIterator[Any]:
         """Text deltas (``str``) of one response as they are generated (agenerate's parameters).
 
@@ -206,21 +191,9 @@ class TransformersBackend:
         (real token counts, finish reason, parsed tool calls), as the engine's streaming
         protocol allows. Leaving the loop early stops generation.
         """
-        if ignored.pop("n", 1) != 1:
+        if params.pop("n", 1) != 1:
             raise ConfigurationError("astream draws one response; use agenerate(n=...) for more")
-        request = await asyncio.to_thread(
-            self._prepare,
-            messages,
-            1,
-            max_new_tokens,
-            temperature,
-            top_p,
-            stop,
-            tools,
-            tool_choice,
-            seed,
-            ignored,
-        )
+        request = await asyncio.to_thread(self._prepare, messages, 1, self._params(params))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -256,33 +229,22 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ preparation
 
-    def _prepare(
-        self,
-        messages: Messages | str,
-        n: int,
-        max_new_tokens: int | None,
-        temperature: float | None,
-        top_p: float | None,
-        stop: str | Sequence[str] | None,
-        tools: Sequence[Mapping[str, Any]] | None,
-        tool_choice: Any,
-        seed: int | None,
-        ignored: Mapping[str, Any],
-    ) -> _Request:
-        if max_new_tokens is None and ignored.get("max_tokens") is not None:
-            max_new_tokens = int(ignored["max_tokens"])  # the OpenAI name
-        unused = sorted(key for key in ignored if key != "max_tokens")
-        if unused:
-            logger.debug("%s ignores parameters %s", self.name, unused)
+    def _params(self, keywords: Mapping[str, Any]) -> GenerationParams:
+        params, ignored = GenerationParams.from_keywords(keywords)
+        if ignored:
+            logger.debug("%s ignores parameters %s", self.name, ignored)
+        return params
+
+    def _prepare(self, messages: Messages | str, n: int, params: GenerationParams) -> _Request:
         if not isinstance(n, int) or n < 1:
             raise ConfigurationError(f"n must be an integer >= 1, got {n!r}")
-        budget = self.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        budget = (
+            self.max_new_tokens if params.max_new_tokens is None else int(params.max_new_tokens)
+        )
         if budget < 1:
             raise ConfigurationError(f"max_new_tokens must be >= 1, got {budget}")
-        tools = list(tools or [])
-        if tool_choice == "none":
-            tools = []
-        forced, forced_tool = check_tool_choice(tool_choice, tools)
+        tools = list(params.tools or []) if params.tool_choice != "none" else []
+        forced, forced_tool = check_tool_choice(params.tool_choice, tools)
         prompt = render_prompt(self.tokenizer, messages, tools, native_tools=self.native_tools)
         if forced and forced_tool is None:
             forced_tool = self._most_likely_tool(prompt, tools)
@@ -290,17 +252,18 @@ class TransformersBackend:
         input_ids = self.tokenizer(
             prompt + prefill, add_special_tokens=False, return_tensors="pt"
         ).input_ids.to(self.device)
+        stop = params.stop
         stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
         return _Request(
             input_ids=input_ids,
             n=n,
             max_new_tokens=budget,
-            sampling=self._sampling(n, temperature, top_p),
+            sampling=self._sampling(n, params.temperature, params.top_p),
             stops=tuple(s for s in stops if s),
             prefill=prefill,
             tool_names=tuple(tool_name(tool) for tool in tools) if tools else None,
             forced_tool=forced,
-            seed=seed,
+            seed=params.seed,
         )
 
     def _most_likely_tool(
