@@ -40,11 +40,10 @@ def build(max_new_tokens: int) -> dict[str, Any]:
         trained.weights, model_name=CHEAP, temperature=0.0, max_new_tokens=max_new_tokens
     )
     reference = TransformersLLM(trained.weights, model_name=REFERENCE, temperature=0.0)
-    llms = {CHEAP: cheap, REFERENCE: reference}
-    prices = {CHEAP: (0.10, 0.10), REFERENCE: (5.0, 15.0)}
+    models = {CHEAP: (cheap, 0.10, 0.10), REFERENCE: (reference, 5.0, 15.0)}
 
     def routed(router: Any) -> BestRouteLLM:
-        return BestRouteLLM(llms, router, prices=prices, scorer=trained.scorer, threshold=0.5)
+        return BestRouteLLM(models, router, scorer=trained.scorer, threshold=0.5)
 
     return {
         "cheap": cheap,

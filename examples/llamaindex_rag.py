@@ -1,15 +1,18 @@
 """A LlamaIndex RAG query engine whose every LLM call is routed by BEST-Route, fully offline.
 
-Swap in API models: any LlamaIndex LLM goes in the pool; give each its list price in US dollars
-per 1M input / output tokens and train a router for those names (examples/train_your_router.py),
-then load it with ``BestRouteLLM.from_pretrained(folder, llms=llms, prices=prices)``:
+Swap in API models: any LlamaIndex LLM goes in the pool with its list price in US dollars per
+1M input / output tokens (the pool shape ChatBestRoute takes too); train a router for those
+names (examples/train_your_router.py), then load it with
+``BestRouteLLM.from_pretrained(folder, models)``:
 
     from llama_index.llms.openai import OpenAI          # pip install llama-index-llms-openai
     from llama_index.llms.anthropic import Anthropic    # pip install llama-index-llms-anthropic
     from llama_index.llms.ollama import Ollama          # pip install llama-index-llms-ollama
     from llama_index.llms.vllm import VllmServer        # pip install llama-index-llms-vllm
-    llms = {"gpt-4o-mini": OpenAI(model="gpt-4o-mini"), "gpt-4o": OpenAI(model="gpt-4o")}
-    prices = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (5.00, 15.00)}
+    models = {
+        "gpt-4o-mini": (OpenAI(model="gpt-4o-mini"), 0.15, 0.60),
+        "gpt-4o": (OpenAI(model="gpt-4o"), 5.00, 15.00),
+    }
     # claude-3-5-haiku (0.80, 4.00), claude-3-5-sonnet (3.00, 15.00); a self-hosted Ollama or
     # vLLM model: what 1M tokens cost you on your hardware (0 if you do not count it).
 
@@ -42,10 +45,10 @@ from bestroute.backends.transformers_local import TransformersBackend
 from bestroute.local_models import minilm_path
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 
-#: The demo pool's prices (dollars per 1M input / output tokens) and typical answer lengths (for
-#: the cost estimates made before sampling), as in its pool.yaml.
+#: The demo pool's prices (dollars per 1M input / output tokens) and typical answer length in
+#: tokens (for the cost estimates made before sampling), as in its pool.yaml.
 PRICES = {demo.CHEAP: (0.10, 0.10), demo.REFERENCE: (5.00, 15.00)}
-EXPECTED_OUTPUT_TOKENS = {demo.CHEAP: 24, demo.REFERENCE: 24}
+EXPECTED_OUTPUT_TOKENS = 24
 
 DOCUMENTS = [
     "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was built for the "
@@ -91,15 +94,19 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    # The pool: one loaded SmolLM2 serves both endpoints (each its own LlamaIndex LLM).
+    # The pool: one loaded SmolLM2 serves both endpoints (each its own LlamaIndex LLM), each
+    # with its prices: name -> (llm, input price, output price, expected output tokens).
     backend = TransformersBackend(max_new_tokens=args.max_new_tokens)
-    llms = {
-        demo.CHEAP: TransformersLLM(backend, model_name=demo.CHEAP, temperature=0.7),
-        demo.REFERENCE: TransformersLLM(backend, model_name=demo.REFERENCE, temperature=0.0),
+    temperatures = {demo.CHEAP: 0.7, demo.REFERENCE: 0.0}
+    models = {
+        name: (
+            TransformersLLM(backend, model_name=name, temperature=temperatures[name]),
+            *PRICES[name],
+            EXPECTED_OUTPUT_TOKENS,
+        )
+        for name in (demo.CHEAP, demo.REFERENCE)
     }
-    Settings.llm = BestRouteLLM.from_pretrained(
-        args.router, llms=llms, prices=PRICES, expected_output_tokens=EXPECTED_OUTPUT_TOKENS
-    )
+    Settings.llm = BestRouteLLM.from_pretrained(args.router, models)
     Settings.embed_model = HuggingFaceEmbedding(model_name=str(minilm_path()))
 
     index = VectorStoreIndex.from_documents([Document(text=text) for text in DOCUMENTS])

@@ -15,17 +15,14 @@ from __future__ import annotations
 import json
 import sys
 
-from bestroute import BestRoute, ThresholdPolicy, demo
-from bestroute.router import load_router
-from bestroute.scoring.reward_model import load_reward_model
+from bestroute import BestRoute, demo
 
 
 def main() -> None:
     query = " ".join(sys.argv[1:]) or "What is the capital of Japan?"
     pool = demo.load_demo_pool()  # loads SmolLM2 for both endpoints
-    router = load_router(demo.assets_dir() / "router", pool=pool)
-    reward_model = load_reward_model(demo.assets_dir() / "reward")
-    engine = BestRoute(pool, router, reward_model, ThresholdPolicy(demo.load_threshold()))
+    # The shipped setup: router/, reward/ (the scorer) and threshold.json.
+    engine = BestRoute.from_pretrained(demo.assets_dir(), pool)
 
     result = engine.run(query, max_new_tokens=32)
     trace = result.trace.to_dict()

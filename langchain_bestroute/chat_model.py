@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from langchain_core.runnables import RunnableConfig
+from pydantic import Field, PrivateAttr, field_validator
 
 from bestroute._sync import iterate_sync, run_sync
-from bestroute.cost import TokenCounter, candidate_counter
+from bestroute.cost import TokenCounter
 from bestroute.engine import BestRoute, QueryMode, Result
 from bestroute.errors import ConfigurationError
-from bestroute.policy import ThresholdPolicy
-from bestroute.pool import Arm, Candidate, Pool
-from bestroute.router.base import Router
-from bestroute.scoring.base import Scorer
-from bestroute.trained_setup import read_trained_setup
+from bestroute.policy import DEFAULT_THRESHOLD, ThresholdPolicy
+from bestroute.pool import Candidate
 from bestroute.types import SampleChunk
 from langchain_bestroute._callbacks import (
     children_for,
@@ -34,7 +27,7 @@ from langchain_bestroute._callbacks import (
     current_children,
     stream_config,
 )
-from langchain_bestroute._langsmith import langsmith_params
+from langchain_bestroute._chat_base import ToolCallingChatModel
 from langchain_bestroute._messages import (
     clean_response_metadata,
     message_as_chunk,
@@ -44,11 +37,8 @@ from langchain_bestroute.backend import LangChainBackend
 from langchain_bestroute.counting import has_own_counter, token_counter_for
 from langchain_bestroute.spec import ModelEntry, ModelSpec, to_spec
 
-#: Keywords of ``bind_tools`` that LangChain itself reads from the call (not tool options).
-_CALL_LEVEL_KEYS = frozenset({"ls_structured_output_format", "structured_output_format"})
 
-
-class ChatBestRoute(BaseChatModel):
+class ChatBestRoute(ToolCallingChatModel):
     """A LangChain chat model that routes each call to the cheapest arm likely to be good enough.
 
     For every call a router predicts, for each arm (pool model ``m``, ``n`` samples), the
@@ -78,8 +68,9 @@ class ChatBestRoute(BaseChatModel):
     are in and scored. The last chunk carries the usage and routing metadata.
 
     Tools: ``bind_tools`` and ``with_structured_output`` bind the tools on every sampled call
-    (through each pool model's own ``bind_tools``); responses with tool calls are scored like
-    text and the chosen ``AIMessage`` keeps its ``tool_calls``.
+    (through each pool model's own ``bind_tools``, which also receives ``tool_choice`` and the
+    further ``bind_tools`` keywords, such as ``strict`` or ``parallel_tool_calls``); responses
+    with tool calls are scored like text and the chosen ``AIMessage`` keeps its ``tool_calls``.
 
     Every ``AIMessage`` returned has ``usage_metadata`` summed over all sampled responses (what
     the providers bill) and ``response_metadata["model_name"]`` naming the chosen pool model;
@@ -92,7 +83,7 @@ class ChatBestRoute(BaseChatModel):
     sampled call before it counts as failed.
     """
 
-    model_config = ConfigDict(protected_namespaces=(), populate_by_name=True)
+    ls_provider: ClassVar[str] = "bestroute"
 
     models: dict[str, ModelSpec]
     """Pool models by name, each with prices in dollars per 1M tokens (see :class:`ModelSpec`)."""
@@ -102,7 +93,7 @@ class ChatBestRoute(BaseChatModel):
     """Name of the reference model; by default the one pool model the router has no arm for."""
     scorer: Any = None
     """A bestroute :class:`~bestroute.scoring.base.Scorer` picking the best of n samples."""
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     """An arm may answer when its predicted probability is at least this."""
     max_n: int | None = Field(default=None, ge=1)
     """Largest n per arm; by default read from the router's arms."""
@@ -110,11 +101,6 @@ class ChatBestRoute(BaseChatModel):
     """Hard cap on the estimated dollar cost of the arm chosen for a query."""
     query_mode: QueryMode = "last_user"
     """What the router reads: the last user turn or the whole conversation."""
-    model_name: str | None = Field(default=None, alias="model")
-    """Name reported to tracing; defaults to ``bestroute(<pool names>)``."""
-    temperature: float | None = None
-    max_tokens: int | None = None
-    stop: list[str] | None = None
     timeout: float | None = None
     max_retries: int = Field(default=0, ge=0)
     streaming: bool = False
@@ -141,78 +127,44 @@ class ChatBestRoute(BaseChatModel):
         models: Mapping[str, ModelEntry],
         **kwargs: Any,
     ) -> ChatBestRoute:
-        """A ChatBestRoute routed by the checkpoint at ``path``.
+        """A ChatBestRoute routed by the trained setup at ``path``
+        (:meth:`bestroute.BestRoute.from_pretrained` loads it).
 
         ``path`` is a router checkpoint (``router.json`` + ``router.safetensors``) or a folder
         holding one in ``router/`` (the layout ``examples/train_your_router.py`` writes; see
-        :func:`bestroute.trained_setup.read_trained_setup`). Beside it, unless given as
-        keywords: a reward-model checkpoint (``reward/``, ``reward_model/`` or ``reward.json``
-        in the same folder) becomes the ``scorer`` and a calibrated ``threshold.json`` the
-        ``threshold``. Other keywords are ChatBestRoute fields.
+        :mod:`bestroute.trained_setup`). Beside it, unless given as keywords: a reward-model
+        checkpoint (``reward/``, ``reward_model/`` or ``reward.json`` in the same folder)
+        becomes the ``scorer`` and a calibrated ``threshold.json`` the ``threshold``. Other
+        keywords are ChatBestRoute fields.
         """
-        setup = read_trained_setup(path)
-        if kwargs.get("scorer") is None and setup.reward_dir is not None:
-            from bestroute.scoring.reward_model import load_reward_model
-
-            kwargs["scorer"] = load_reward_model(setup.reward_dir)
-        if "threshold" not in kwargs and setup.threshold is not None:
-            kwargs["threshold"] = setup.threshold
-        return cls(models=dict(models), router=setup.router_dir, **kwargs)
+        specs = _coerce_models(models)
+        loaded = BestRoute.from_pretrained(
+            path,
+            _candidates(specs, kwargs.get("max_retries", 0)),
+            scorer=kwargs.pop("scorer", None),
+            threshold=kwargs.pop("threshold", None),
+            max_cost_per_query=kwargs.get("max_cost_per_query"),
+            reference=kwargs.get("reference"),
+            max_n=kwargs.get("max_n"),
+        )
+        return cls(
+            models=specs,
+            router=loaded.router,
+            scorer=loaded.scorer,
+            threshold=loaded.policy.threshold,
+            **kwargs,
+        )
 
     def _build_engine(self) -> BestRoute:
-        router_arg = self.router
-        if isinstance(router_arg, str | os.PathLike):
-            from bestroute.router.checkpoint import checkpoint_arms, read_router_config
-
-            arms = checkpoint_arms(read_router_config(Path(router_arg)))
-        elif isinstance(router_arg, Router):
-            arms = tuple(router_arg.arms)
-        else:
-            raise ConfigurationError(
-                "router must be a bestroute Router (e.g. a RouterNet) or the path of a router "
-                f"checkpoint directory, got {type(router_arg).__name__}"
-            )
-        pool = Pool(
-            [self._candidate(name, spec) for name, spec in self.models.items()],
-            reference=self.reference or _infer_reference(self.models, arms),
-            max_n=self.max_n or max(arm.n for arm in arms),
-        )
-        if isinstance(router_arg, str | os.PathLike):
-            from bestroute.router.checkpoint import load_router
-
-            router: Router = load_router(Path(router_arg), pool=pool)
-        else:
-            router = router_arg
-        if self.scorer is not None and not isinstance(self.scorer, Scorer):
-            raise ConfigurationError(
-                "scorer must have score(query, responses) -> list[float] (a RewardModel, a "
-                f"VerifierScorer...), got {type(self.scorer).__name__}"
-            )
-        return BestRoute(
-            pool,
-            router,
+        return BestRoute.from_router(
+            _candidates(self.models, self.max_retries),
+            self.router,
             self.scorer,
             ThresholdPolicy(self.threshold, self.max_cost_per_query),
+            reference=self.reference,
+            max_n=self.max_n,
             query_mode=self.query_mode,
             sample_timeout_s=self.timeout,
-        )
-
-    def _candidate(self, name: str, spec: ModelSpec) -> Candidate:
-        counter = token_counter_for(spec.chat_model, name)
-        backend = LangChainBackend(
-            spec.chat_model,
-            supports_n=spec.supports_n,
-            token_counter=counter,
-            max_retries=self.max_retries,
-            hide_usage_handlers=True,
-        )
-        return Candidate(
-            name,
-            backend,
-            spec.input_price,
-            spec.output_price,
-            spec.expected_output_tokens,
-            token_counter=counter,
         )
 
     @property
@@ -228,6 +180,7 @@ class ChatBestRoute(BaseChatModel):
 
     @property
     def resolved_model_name(self) -> str:
+        """``model_name``, else ``bestroute(<pool names>)``."""
         return self.model_name or f"bestroute({'|'.join(self.models)})"
 
     @property
@@ -240,22 +193,11 @@ class ChatBestRoute(BaseChatModel):
             "max_n": self._engine.pool.max_n,
         }
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        return langsmith_params(
-            "bestroute",
-            self.resolved_model_name,
-            kwargs,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stop=stop,
-            default_stop=self.stop,
-        )
-
     # ------------------------------------------------------------------ tokens
 
     @property
     def _reference_counter(self) -> TokenCounter:
-        return candidate_counter(self._engine.pool.candidate(self._engine.pool.reference))
+        return self._engine.pool.candidate(self._engine.pool.reference).counter()
 
     def _reference_model(self) -> BaseChatModel:
         return self.models[self._engine.pool.reference].chat_model
@@ -282,30 +224,6 @@ class ChatBestRoute(BaseChatModel):
         if has_own_counter(reference):
             return reference.get_num_tokens_from_messages(messages, tools=tools)
         return super().get_num_tokens_from_messages(messages, tools=tools)
-
-    # ------------------------------------------------------------------ tools
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: str | dict[str, Any] | bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools for every sampled call; each pool model binds them with its ``bind_tools``.
-
-        ``tool_choice`` (``"auto"``, ``"any"``, ``"none"``, a tool name...) and further
-        ``bind_tools`` keywords (``strict``, ``parallel_tool_calls``...) are passed on as given.
-        """
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        call_level = {k: v for k, v in kwargs.items() if k in _CALL_LEVEL_KEYS}
-        options = {k: v for k, v in kwargs.items() if k not in _CALL_LEVEL_KEYS}
-        bound: dict[str, Any] = {"tools": formatted, **call_level}
-        if tool_choice is not None:
-            bound["tool_choice"] = tool_choice
-        if options:
-            bound["tool_options"] = options
-        return super().bind(**bound)
 
     # ------------------------------------------------------------------ generation
 
@@ -522,19 +440,24 @@ def _coerce_models(value: Any) -> dict[str, ModelSpec]:
     return {str(name): to_spec(str(name), entry) for name, entry in value.items()}
 
 
-def _infer_reference(models: Mapping[str, ModelSpec], arms: Sequence[Arm]) -> str:
-    """The one pool model the router has no arm for (the reference answers with n = 1)."""
-    routed = {arm.model for arm in arms}
-    missing = [arm.model for arm in arms if arm.model not in models]
-    if missing:
-        raise ConfigurationError(
-            f"the router has arms for {sorted(set(missing))}, which are not in models="
-            f"{sorted(models)}; add them or use a router trained for this pool"
+def _candidates(models: Mapping[str, ModelSpec], max_retries: int) -> dict[str, Candidate]:
+    """The engine's candidates: each pool model behind a :class:`LangChainBackend`."""
+    candidates = {}
+    for name, spec in models.items():
+        counter = token_counter_for(spec.chat_model, name)
+        backend = LangChainBackend(
+            spec.chat_model,
+            supports_n=spec.supports_n,
+            token_counter=counter,
+            max_retries=max_retries,
+            hide_usage_handlers=True,
         )
-    unrouted = [name for name in models if name not in routed]
-    if len(unrouted) != 1:
-        raise ConfigurationError(
-            "cannot tell the reference model: pass reference=... (the pool models without a "
-            f"router arm are {unrouted})"
+        candidates[name] = Candidate(
+            name,
+            backend,
+            spec.input_price,
+            spec.output_price,
+            spec.expected_output_tokens,
+            token_counter=counter,
         )
-    return unrouted[0]
+    return candidates

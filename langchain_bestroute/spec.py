@@ -8,8 +8,10 @@ from typing import Any, TypeAlias
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.errors import ConfigurationError
-from bestroute.pool import DEFAULT_EXPECTED_OUTPUT_TOKENS
+from bestroute.pool import read_model_entry
+from bestroute.prices import ModelPrice
 
 
 class ModelSpec(BaseModel):
@@ -30,37 +32,34 @@ class ModelSpec(BaseModel):
 
 
 #: What ``models={...}`` accepts per name: a :class:`ModelSpec`, a tuple
-#: ``(chat_model, input_price, output_price[, expected_output_tokens])`` or a mapping with the
-#: fields of :class:`ModelSpec`.
+#: ``(chat_model, input_price, output_price[, expected_output_tokens])`` or
+#: ``(chat_model, ModelPrice)`` (the shape of :data:`bestroute.pool.ModelEntry`), or a mapping
+#: with the fields of :class:`ModelSpec`.
 ModelEntry: TypeAlias = (
     ModelSpec
     | tuple[BaseChatModel, float, float]
     | tuple[BaseChatModel, float, float, float]
+    | tuple[BaseChatModel, ModelPrice]
     | Mapping[str, Any]
 )
 
 
 def to_spec(name: str, entry: Any) -> ModelSpec:
-    """Read one ``models={...}`` entry as a :class:`ModelSpec`."""
+    """Read one ``models={...}`` entry as a :class:`ModelSpec` (tuples are read by the core's
+    :func:`bestroute.pool.read_model_entry`, the one reader of pool entries and their prices)."""
     if isinstance(entry, ModelSpec):
         return entry
-    if isinstance(entry, tuple) and len(entry) in (3, 4):
-        fields = dict(
-            zip(
-                ("chat_model", "input_price", "output_price", "expected_output_tokens"),
-                entry,
-                strict=False,
-            )
-        )
-        return ModelSpec(**fields)
     if isinstance(entry, Mapping):
         return ModelSpec(**entry)
-    if isinstance(entry, BaseChatModel):
+    priced = read_model_entry(name, entry)
+    if not isinstance(priced.model, BaseChatModel):
         raise ConfigurationError(
-            f"model {name!r} has no prices: give (chat_model, input_price, output_price) in "
-            "dollars per 1M tokens, or a ModelSpec"
+            f"model {name!r}: the first item must be a LangChain chat model, got "
+            f"{type(priced.model).__name__}"
         )
-    raise ConfigurationError(
-        f"model {name!r}: expected a ModelSpec, a (chat_model, input_price, output_price"
-        f"[, expected_output_tokens]) tuple or a mapping, got {type(entry).__name__}"
+    return ModelSpec(
+        chat_model=priced.model,
+        input_price=priced.price.input,
+        output_price=priced.price.output,
+        expected_output_tokens=priced.expected_output_tokens,
     )

@@ -10,43 +10,39 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.errors import ConfigurationError
 from bestroute.types import Sample
-from langchain_bestroute._langsmith import langsmith_params
+from langchain_bestroute._chat_base import ToolCallingChatModel
 from langchain_bestroute._messages import to_openai_messages
 
 logger = logging.getLogger(__name__)
 
 
-class ChatTransformers(BaseChatModel):
+class ChatTransformers(ToolCallingChatModel):
     """A local Hugging Face causal LM (SmolLM2-135M-Instruct by default) as a LangChain chat model.
 
     ``backend`` is a loaded ``TransformersBackend``; without one, ``path`` (a local folder or
     GGUF file; ``None`` for the packaged SmolLM2) is loaded. Pass ``n=`` in a call (as
     ``agenerate([...], n=3)`` does) to get ``n`` generations from one batched ``generate``.
     ``temperature=0`` decodes greedily. Tools bound with :meth:`bind_tools` go into the prompt;
-    ``tool_choice`` ``"any"``/``"required"`` or a tool name forces a call. Streaming yields
+    ``tool_choice`` ``"any"``/``"required"`` or a tool name forces a call (``strict`` and
+    ``parallel_tool_calls`` are accepted and have no effect here). Streaming yields
     tokens as they are generated, except with tools, where the reply is parsed first and comes
     as one chunk carrying its tool calls.
     """
 
-    model_config = ConfigDict(protected_namespaces=(), populate_by_name=True)
+    ls_provider: ClassVar[str] = "transformers"
 
     #: One call returns ``n`` generations (read by :class:`~langchain_bestroute.LangChainBackend`).
     supports_n_generations: ClassVar[bool] = True
@@ -55,12 +51,10 @@ class ChatTransformers(BaseChatModel):
     """A loaded ``bestroute.backends.transformers_local.TransformersBackend``."""
     path: str | None = None
     """Model folder or GGUF file to load when no backend is given (``None``: SmolLM2)."""
-    model_name: str | None = Field(default=None, alias="model")
     temperature: float | None = None
     """``None`` keeps the backend's default; ``0`` is greedy."""
     max_tokens: int | None = Field(default=None, alias="max_new_tokens")
     top_p: float | None = None
-    stop: list[str] | None = None
     seed: int | None = None
 
     @model_validator(mode="after")
@@ -86,17 +80,6 @@ class ChatTransformers(BaseChatModel):
             "top_p": self.top_p,
         }
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        return langsmith_params(
-            "transformers",
-            self.model_name,
-            kwargs,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stop=stop,
-            default_stop=self.stop,
-        )
-
     # ------------------------------------------------------------------ tokens
 
     def get_num_tokens(self, text: str) -> int:
@@ -107,25 +90,10 @@ class ChatTransformers(BaseChatModel):
 
     # ------------------------------------------------------------------ tools
 
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: str | dict[str, Any] | bool | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Offer ``tools`` (OpenAI schemas are derived with ``convert_to_openai_tool``).
-
-        ``tool_choice``: ``None``/``"auto"`` lets the model decide, ``"none"`` offers no tool,
-        ``"any"``/``"required"``/``True`` forces a call, a tool name forces that tool.
-        ``strict`` and ``parallel_tool_calls`` are accepted and have no effect here.
-        """
-        kwargs.pop("strict", None)
-        kwargs.pop("parallel_tool_calls", None)
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        if tool_choice is not None:
-            kwargs["tool_choice"] = tool_choice
-        return super().bind(tools=formatted, **kwargs)
+    def _bind_tool_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Further ``bind_tools`` keywords are bound as call keywords; ``strict`` and
+        ``parallel_tool_calls`` have no effect on a local model and are dropped."""
+        return {k: v for k, v in options.items() if k not in ("strict", "parallel_tool_calls")}
 
     # ------------------------------------------------------------------ generation
 

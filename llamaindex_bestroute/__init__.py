@@ -1,8 +1,10 @@
 """LlamaIndex adapter for bestroute: ``BestRouteLLM`` routes every LlamaIndex LLM call.
 
-``Settings.llm = BestRouteLLM(llms={...}, router=..., prices={...}, scorer=...)`` and every query
-engine, chat engine and agent goes through BEST-Route. ``LlamaIndexBackend`` makes any LlamaIndex
-LLM an engine backend; ``TransformersLLM`` is a LlamaIndex LLM over a local transformers model.
+``Settings.llm = BestRouteLLM.from_pretrained("runs/my-router", models={"gpt-4o": (llm, 5.0,
+15.0), ...})`` (prices in US dollars per 1M tokens: the pool shape ``ChatBestRoute`` takes) and
+every query engine, chat engine and agent goes through BEST-Route. ``LlamaIndexBackend`` makes any
+LlamaIndex LLM an engine backend; ``TransformersLLM`` is a LlamaIndex LLM over a local
+transformers model.
 """
 
 from llamaindex_bestroute.backend import EmptyStreamError, LlamaIndexBackend

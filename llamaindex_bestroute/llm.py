@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -28,24 +28,23 @@ from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
 from bestroute.engine import BestRoute, QueryMode, Result
 from bestroute.errors import ConfigurationError
-from bestroute.policy import ThresholdPolicy
+from bestroute.policy import DEFAULT_THRESHOLD, ThresholdPolicy
+from bestroute.pool import ModelEntry
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer
-from bestroute.trained_setup import read_trained_setup
 from bestroute.types import SampleChunk
 from llamaindex_bestroute._convert import response_content, tool_calls_of
-from llamaindex_bestroute._pool import Price, build_pool, resolve_router
+from llamaindex_bestroute._pool import MODELS_SHAPE, pool_candidates
+from llamaindex_bestroute._tools import PassesToolsOn
 from llamaindex_bestroute.backend import LlamaIndexBackend
-
-if TYPE_CHECKING:
-    from llama_index.core.tools.types import BaseTool
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.5
+#: Keywords of the LlamaIndex pool's former shape (``llms=`` plus ``prices=``).
+_FORMER_POOL_KEYWORDS = ("llms", "prices", "expected_output_tokens")
 
 
-class BestRouteLLM(FunctionCallingLLM):
+class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     """A LlamaIndex LLM over a pool of LlamaIndex LLMs that routes every call with BEST-Route.
 
     Per call, a router predicts for each arm (model, n samples) the probability that the best of
@@ -55,18 +54,23 @@ class BestRouteLLM(FunctionCallingLLM):
     chat engine and agent routes.
 
     Args:
-        llms: ``{"name": llm}``, the pool (any LlamaIndex LLMs; the names are the router's).
+        models: the pool, ``{"name": (llm, input_price, output_price)}`` with the prices in US
+            dollars per 1M tokens (any LlamaIndex LLMs; the names are the router's). A fourth
+            item sets the output length the cost estimates assume (default 250 tokens);
+            ``(llm, ModelPrice)`` takes an entry of a prices file. The shape ``ChatBestRoute``
+            takes.
         router: a :class:`~bestroute.Router` (e.g. a trained ``RouterNet``) or the path of a
             router checkpoint.
-        prices: ``{"name": (input, output)}`` US dollars per 1M tokens (or ``{"input", "output"}``).
         reference: the reference model; default: the one pool model the router has no arm for.
         scorer: picks the best of n (a reward model or ``VerifierScorer``); needed when n > 1.
         threshold: the policy threshold in [0, 1]; higher sends more queries to the reference.
         policy: a full :class:`~bestroute.ThresholdPolicy` (cost cap, max n) instead of
             ``threshold``.
         max_n: the pool's largest n; default: the largest n among the router's arms.
+        token_counters: ``{"name": TokenCounter}`` for pool LLMs whose tokens are counted
+            otherwise than by their own tokenizer or their model name.
         engine: an already built :class:`~bestroute.BestRoute` whose candidates are
-            :class:`LlamaIndexBackend` (instead of ``llms``/``router``/``prices``).
+            :class:`LlamaIndexBackend` (instead of ``models``/``router``).
 
     Behaviour:
         * ``chat`` / ``complete`` and their async and streaming forms all route. The sync forms
@@ -101,16 +105,14 @@ class BestRouteLLM(FunctionCallingLLM):
 
     def __init__(
         self,
-        llms: Mapping[str, LLM] | None = None,
+        models: Mapping[str, ModelEntry] | None = None,
         router: Router | str | os.PathLike[str] | None = None,
         *,
-        prices: Mapping[str, Price] | None = None,
         reference: str | None = None,
         scorer: Scorer | None = None,
         threshold: float = DEFAULT_THRESHOLD,
         policy: ThresholdPolicy | None = None,
         max_n: int | None = None,
-        expected_output_tokens: Mapping[str, float] | None = None,
         token_counters: Mapping[str, TokenCounter] | None = None,
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = None,
@@ -119,22 +121,25 @@ class BestRouteLLM(FunctionCallingLLM):
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
+        _refuse_former_pool_keywords(kwargs)
         if engine is None:
-            engine = _build_engine(
-                llms,
+            if models is None or router is None:
+                raise ConfigurationError(
+                    f"BestRouteLLM needs {MODELS_SHAPE} and router=<Router or checkpoint path> "
+                    "(or engine=BestRoute(...))"
+                )
+            engine = BestRoute.from_router(
+                pool_candidates(models, token_counters),
                 router,
-                prices,
+                scorer,
+                policy or ThresholdPolicy(threshold=threshold),
                 reference=reference,
-                scorer=scorer,
-                policy=policy or ThresholdPolicy(threshold=threshold),
                 max_n=max_n,
-                expected_output_tokens=expected_output_tokens,
-                token_counters=token_counters,
                 query_mode=query_mode,
                 sample_timeout_s=sample_timeout_s,
             )
-        elif llms is not None or router is not None:
-            raise ConfigurationError("pass either engine=... or llms/router/prices, not both")
+        elif models is not None or router is not None:
+            raise ConfigurationError("pass either engine=... or models/router, not both")
         pool_llms = _pool_llms(engine)
         super().__init__(
             model_name=model_name or f"bestroute[{','.join(pool_llms)}]",
@@ -148,34 +153,44 @@ class BestRouteLLM(FunctionCallingLLM):
     def from_pretrained(
         cls,
         path: str | os.PathLike[str],
-        llms: Mapping[str, LLM],
+        models: Mapping[str, ModelEntry] | None = None,
         *,
-        prices: Mapping[str, Price],
         scorer: Scorer | None = None,
         threshold: float | None = None,
+        max_cost_per_query: float | None = None,
+        reference: str | None = None,
+        max_n: int | None = None,
+        token_counters: Mapping[str, TokenCounter] | None = None,
+        query_mode: QueryMode = "last_user",
+        sample_timeout_s: float | None = None,
         **kwargs: Any,
     ) -> BestRouteLLM:
-        """Load a trained BEST-Route setup saved at ``path`` over your LlamaIndex ``llms``.
+        """Load the trained BEST-Route setup saved at ``path`` over your LlamaIndex ``models``
+        (:meth:`bestroute.BestRoute.from_pretrained` loads it).
 
         ``path`` is a router checkpoint, or a folder laid out like the one ``bestroute`` ships
-        and ``examples/train_your_router.py`` writes (see
-        :func:`bestroute.trained_setup.read_trained_setup`): ``router/`` (the router
-        checkpoint), optionally ``reward/`` or ``reward_model/`` (or the reward files in the
-        folder itself: the reward model, used as the scorer unless ``scorer`` is given) and
-        ``threshold.json`` (``{"threshold": ...}``, used unless ``threshold`` is given; else
-        0.5). ``llms`` names must be the router's model names; other arguments as for the
-        constructor.
+        and ``examples/train_your_router.py`` writes (see :mod:`bestroute.trained_setup`):
+        ``router/`` (the router checkpoint), optionally ``reward/`` or ``reward_model/`` (or
+        the reward files in the folder itself: the reward model, used as the scorer unless
+        ``scorer`` is given) and ``threshold.json`` (``{"threshold": ...}``, used unless
+        ``threshold`` is given; else 0.5). ``models`` names must be the router's model names;
+        other arguments as for the constructor.
         """
-        setup = read_trained_setup(path)
-        if scorer is None and setup.reward_dir is not None:
-            from bestroute.scoring.reward_model import load_reward_model
-
-            scorer = load_reward_model(setup.reward_dir)
-        if threshold is None:
-            threshold = DEFAULT_THRESHOLD if setup.threshold is None else setup.threshold
-        return cls(
-            llms, setup.router_dir, prices=prices, scorer=scorer, threshold=threshold, **kwargs
+        _refuse_former_pool_keywords(kwargs)
+        if models is None:
+            raise ConfigurationError(f"BestRouteLLM.from_pretrained needs {MODELS_SHAPE}")
+        engine = BestRoute.from_pretrained(
+            path,
+            pool_candidates(models, token_counters),
+            scorer=scorer,
+            threshold=threshold,
+            max_cost_per_query=max_cost_per_query,
+            reference=reference,
+            max_n=max_n,
+            query_mode=query_mode,
+            sample_timeout_s=sample_timeout_s,
         )
+        return cls(engine=engine, **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
@@ -253,32 +268,6 @@ class BestRouteLLM(FunctionCallingLLM):
         return self._astream_complete(prompt, formatted, kwargs)
 
     # ---------------------------------------------------------------------- tools
-    def _prepare_chat_with_tools(
-        self,
-        tools: Sequence[BaseTool],
-        user_msg: str | ChatMessage | None = None,
-        chat_history: list[ChatMessage] | None = None,
-        verbose: bool = False,
-        allow_parallel_tool_calls: bool = False,
-        tool_required: bool = False,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """The routed chat's arguments: every candidate receives ``tools`` and the options and
-        formats them for its own API in its own ``achat_with_tools``."""
-        messages = list(chat_history or [])
-        if isinstance(user_msg, str):
-            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
-        elif user_msg is not None:
-            messages.append(user_msg)
-        return {
-            "messages": messages,
-            "tools": list(tools),
-            "allow_parallel_tool_calls": allow_parallel_tool_calls,
-            "tool_required": tool_required,
-            "verbose": verbose,
-            **kwargs,
-        }
-
     def get_tool_calls_from_response(
         self,
         response: ChatResponse,
@@ -411,48 +400,15 @@ def _delta(chunk: SampleChunk) -> str:
     return chunk.text
 
 
-def _build_engine(
-    llms: Mapping[str, LLM] | None,
-    router: Router | str | os.PathLike[str] | None,
-    prices: Mapping[str, Price] | None,
-    *,
-    reference: str | None,
-    scorer: Scorer | None,
-    policy: ThresholdPolicy,
-    max_n: int | None,
-    expected_output_tokens: Mapping[str, float] | None,
-    token_counters: Mapping[str, TokenCounter] | None,
-    query_mode: QueryMode,
-    sample_timeout_s: float | None,
-) -> BestRoute:
-    if llms is None or router is None or prices is None:
+def _refuse_former_pool_keywords(kwargs: Mapping[str, Any]) -> None:
+    former = [key for key in _FORMER_POOL_KEYWORDS if key in kwargs]
+    if former:
         raise ConfigurationError(
-            "BestRouteLLM needs llms={'name': llm}, router=<Router or checkpoint path> and "
-            "prices={'name': (input, output)} (or engine=BestRoute(...))"
+            f"BestRouteLLM takes its pool as {MODELS_SHAPE}, the shape ChatBestRoute takes; "
+            f"{' and '.join(f'{key}=' for key in former)} "
+            f"{'is' if len(former) == 1 else 'are'} no longer accepted: write "
+            "models={'gpt-4o': (OpenAI(model='gpt-4o'), 5.00, 15.00), ...}"
         )
-    for name, llm in llms.items():
-        if not isinstance(llm, LLM):
-            raise ConfigurationError(
-                f"pool model {name!r} is a {type(llm).__name__}, not a LlamaIndex LLM"
-            )
-    resolved = resolve_router(router)
-    pool = build_pool(
-        llms,
-        prices,
-        resolved,
-        reference=reference,
-        max_n=max_n,
-        expected_output_tokens=expected_output_tokens,
-        token_counters=token_counters,
-    )
-    return BestRoute(
-        pool,
-        resolved,
-        scorer,
-        policy,
-        query_mode=query_mode,
-        sample_timeout_s=sample_timeout_s,
-    )
 
 
 def _pool_llms(engine: BestRoute) -> dict[str, LLM]:

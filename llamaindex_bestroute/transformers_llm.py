@@ -40,10 +40,9 @@ from bestroute.backends.tool_calls import TOOL_CALL_OPEN, parse_tool_calls, tool
 from bestroute.cost import TokenCounter
 from bestroute.types import Sample
 from llamaindex_bestroute._convert import parse_tool_calls as parse_message_tool_calls
+from llamaindex_bestroute._tools import PassesToolsOn
 
 if TYPE_CHECKING:
-    from llama_index.core.tools.types import BaseTool
-
     from bestroute.backends.transformers_local import TransformersBackend
 
 #: Generation parameters passed on to the backend; LlamaIndex's ``max_tokens`` is an alias.
@@ -53,7 +52,7 @@ DEFAULT_CONTEXT_WINDOW = 2048
 dispatcher = get_dispatcher(__name__)
 
 
-class TransformersLLM(FunctionCallingLLM):
+class TransformersLLM(PassesToolsOn, FunctionCallingLLM):
     """A local Hugging Face causal LM (SmolLM2-135M-Instruct by default) as a LlamaIndex LLM.
 
     Wraps :class:`bestroute.backends.transformers_local.TransformersBackend`: pass one to share a
@@ -188,29 +187,6 @@ class TransformersLLM(FunctionCallingLLM):
         )
 
     # ---------------------------------------------------------------------- tools
-    def _prepare_chat_with_tools(
-        self,
-        tools: Sequence[BaseTool],
-        user_msg: str | ChatMessage | None = None,
-        chat_history: list[ChatMessage] | None = None,
-        verbose: bool = False,
-        allow_parallel_tool_calls: bool = False,
-        tool_required: bool = False,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        messages = list(chat_history or [])
-        if isinstance(user_msg, str):
-            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
-        elif user_msg is not None:
-            messages.append(user_msg)
-        return {
-            "messages": messages,
-            "tools": list(tools),
-            "tool_required": tool_required,
-            "allow_parallel_tool_calls": allow_parallel_tool_calls,
-            **kwargs,
-        }
-
     def get_tool_calls_from_response(
         self,
         response: ChatResponse,

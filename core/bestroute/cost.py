@@ -1,5 +1,7 @@
-"""Token counting and per-arm dollar estimates.
+"""Token counting, offline, and the one dollar formula.
 
+:func:`dollar_cost` is what every price in bestroute is turned into money by (a candidate's bill,
+a prices-file entry, the pool's per-arm estimates in :func:`bestroute.pool.estimate_arm_cost`).
 Counting, in order of preference:
 
 * OpenAI-style model names (``gpt-*``, ``o1``/``o3``/``o4``, ``text-davinci``...) use tiktoken. Its BPE
@@ -19,9 +21,11 @@ import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from bestroute.pool import Arm, Candidate
-
 logger = logging.getLogger(__name__)
+
+#: Output tokens assumed per response when nothing says otherwise: the length a candidate's cost
+#: estimate uses before sampling, and that of outcome data without response text.
+DEFAULT_EXPECTED_OUTPUT_TOKENS = 250.0
 
 _OPENAI_PREFIXES = ("gpt-", "gpt4", "gpt3", "o1", "o3", "o4", "text-davinci", "chatgpt", "davinci")
 
@@ -105,16 +109,8 @@ def counter_for(model_name: str) -> TokenCounter:
     return HeuristicCounter()
 
 
-def candidate_counter(candidate: Candidate) -> TokenCounter:
-    """The counter a candidate declares, else :func:`counter_for` its name (cached on it)."""
-    if candidate.token_counter is None:
-        candidate.token_counter = counter_for(candidate.name)
-    return candidate.token_counter
-
-
-def estimate_arm_cost(candidate: Candidate, arm: Arm, input_tokens: int, calls: int = 1) -> float:
-    """Dollars expected for ``arm``: input once per call, ``n`` times the expected output length.
-
-    ``calls`` is 1 for backends that draw ``n`` samples in one call, else ``n``.
-    """
-    return candidate.cost(input_tokens * calls, arm.n * candidate.expected_output_tokens)
+def dollar_cost(
+    input_tokens: float, output_tokens: float, input_price: float, output_price: float
+) -> float:
+    """Dollars for ``input_tokens`` read and ``output_tokens`` written at prices per 1M tokens."""
+    return (input_tokens * input_price + output_tokens * output_price) / 1e6

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bestroute.policy import DEFAULT_THRESHOLD
 from bestroute.pool import Pool
 from bestroute.trained_setup import (
     THRESHOLD_FILE,
@@ -89,7 +90,7 @@ def trained_setup() -> TrainedSetup:
     return read_trained_setup(assets_dir())
 
 
-def load_threshold(directory: Path | None = None, default: float = 0.5) -> float:
+def load_threshold(directory: Path | None = None, default: float = DEFAULT_THRESHOLD) -> float:
     """The threshold calibrated for the shipped router (``threshold.json``), else ``default``."""
     saved = read_threshold((directory or assets_dir()) / THRESHOLD_FILE)
     return default if saved is None else saved

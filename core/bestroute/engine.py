@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from typing import Any, Literal
 
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
-from bestroute.cost import candidate_counter, estimate_arm_cost
 from bestroute.errors import (
     AllArmsFailedError,
     ArmMismatchError,
@@ -19,10 +19,11 @@ from bestroute.errors import (
     InvalidQueryError,
 )
 from bestroute.policy import ThresholdPolicy
-from bestroute.pool import Arm, Pool
+from bestroute.pool import Arm, Pool, PoolModels, estimate_arm_cost, pool_for_router
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
 from bestroute.trace import Attempt, Decision, Trace
+from bestroute.trained_setup import read_trained_setup, resolve_router
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,13 @@ class BestRoute:
         if scorer is None and any(arm.n > 1 for arm in pool.router_arms):
             raise ConfigurationError(
                 "arms with n > 1 need a scorer to pick the best response: pass scorer=... "
-                "(a RewardModelScorer or VerifierScorer) or build the pool with max_n=1"
+                "(a RewardModel from bestroute.scoring.reward_model, or a VerifierScorer) or "
+                "build the pool with max_n=1"
+            )
+        if scorer is not None and not isinstance(scorer, Scorer):
+            raise ConfigurationError(
+                "scorer must have score(query, responses) -> list[float] (a RewardModel, a "
+                f"VerifierScorer...), got {type(scorer).__name__}"
             )
         if query_mode not in ("last_user", "conversation"):
             raise ConfigurationError(
@@ -85,6 +92,80 @@ class BestRoute:
         self.policy = policy or ThresholdPolicy()
         self.query_mode: QueryMode = query_mode
         self.sample_timeout_s = sample_timeout_s
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_router(
+        cls,
+        models: Pool | PoolModels,
+        router: Router | str | os.PathLike[str],
+        scorer: Scorer | None = None,
+        policy: ThresholdPolicy | None = None,
+        *,
+        reference: str | None = None,
+        max_n: int | None = None,
+        query_mode: QueryMode = "last_user",
+        sample_timeout_s: float | None = None,
+    ) -> BestRoute:
+        """The engine over ``models`` routed by ``router`` (a Router or a checkpoint path).
+
+        ``models`` is a :class:`~bestroute.pool.Pool`, or ``{name: (backend, input_price,
+        output_price)}`` / ``{name: Candidate}`` (see :func:`~bestroute.pool.pool_for_router`:
+        ``reference`` defaults to the one model without a router arm, ``max_n`` to the
+        router's largest ``n``).
+        """
+        resolved = resolve_router(router)
+        if isinstance(models, Pool):
+            if reference is not None or max_n is not None:
+                raise ConfigurationError(
+                    "reference and max_n come from the Pool itself: pass them only with "
+                    "models={name: (backend, input_price, output_price)}"
+                )
+            pool = models
+        else:
+            pool = pool_for_router(models, resolved.arms, reference=reference, max_n=max_n)
+        return cls(
+            pool,
+            resolved,
+            scorer,
+            policy,
+            query_mode=query_mode,
+            sample_timeout_s=sample_timeout_s,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        models: Pool | PoolModels,
+        *,
+        scorer: Scorer | None = None,
+        threshold: float | None = None,
+        max_cost_per_query: float | None = None,
+        reference: str | None = None,
+        max_n: int | None = None,
+        query_mode: QueryMode = "last_user",
+        sample_timeout_s: float | None = None,
+    ) -> BestRoute:
+        """The engine of the trained setup at ``path`` over ``models``.
+
+        ``path`` is a folder holding ``router/`` (and optionally ``reward/`` and
+        ``threshold.json``, see :mod:`bestroute.trained_setup`) or a router checkpoint itself.
+        The saved reward model is the scorer unless ``scorer`` is given; the saved threshold is
+        used unless ``threshold`` is given, else :data:`~bestroute.policy.DEFAULT_THRESHOLD`.
+        ``models`` and the other keywords are as for :meth:`from_router`.
+        """
+        setup = read_trained_setup(path)
+        return cls.from_router(
+            models,
+            setup.load_router(),
+            scorer if scorer is not None else setup.load_scorer(),
+            ThresholdPolicy(setup.threshold_or(threshold), max_cost_per_query),
+            reference=reference,
+            max_n=max_n,
+            query_mode=query_mode,
+            sample_timeout_s=sample_timeout_s,
+        )
 
     # ----------------------------------------------------------------- routing
     def query_text(self, messages: Messages | str) -> str:
@@ -115,9 +196,7 @@ class BestRoute:
             arm: float(p) for arm, p in zip(self.router.arms, row, strict=True)
         }
         prompt = messages if isinstance(messages, str) else conversation_text(messages)
-        input_tokens = {
-            name: candidate_counter(c).count(prompt) for name, c in self.pool.candidates.items()
-        }
+        input_tokens = {name: c.counter().count(prompt) for name, c in self.pool.candidates.items()}
         costs = {arm: self._estimate(arm, input_tokens[arm.model]) for arm in self.pool.arms}
         plan = self.policy.plan(probabilities, costs, self.pool.reference_arm)
         latency = time.perf_counter() - started
@@ -150,18 +229,11 @@ class BestRoute:
 
     async def aexecute(self, decision: Decision, messages: Messages | str, **params: Any) -> Result:
         """Sample along ``decision.plan`` until one arm returns at least one response."""
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        trace = Trace(decision)
-        for arm in decision.plan:
-            attempt = await self._attempt(arm, decision.query, messages, params)
-            trace.attempts.append(attempt)
-            if attempt.succeeded:
-                assert attempt.selected is not None
-                sample = attempt.samples[attempt.selected]
-                return Result(sample.text, sample, trace)
-            logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
-        raise _all_arms_failed(trace)
+        (result,) = [
+            item async for item in self._follow_plan(decision, messages, params, stream=False)
+        ]
+        assert isinstance(result, Result)  # without streaming, the plan yields only the Result
+        return result
 
     # --------------------------------------------------------------- streaming
     async def astream(
@@ -173,50 +245,80 @@ class BestRoute:
         plan; a failure after chunks were sent raises :class:`AllArmsFailedError`.
         """
         decision = await self.aroute(messages, query=query)
+        async for item in self._follow_plan(decision, messages, params, stream=True):
+            yield item
+
+    async def _follow_plan(
+        self,
+        decision: Decision,
+        messages: Messages | str,
+        params: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> AsyncIterator[SampleChunk | Result]:
+        """The fallback loop: try the plan's arms in order until one answers.
+
+        Yields the answer's chunks when ``stream`` (as they come from an n = 1 arm whose backend
+        streams, else the selected response as one chunk), then the :class:`Result`; raises
+        :class:`AllArmsFailedError` when every arm failed.
+        """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         trace = Trace(decision)
         for arm in decision.plan:
-            backend = self.pool.candidate(arm.model).backend
-            if arm.n == 1 and callable(getattr(backend, "astream", None)):
+            streamed = stream and self._streams(arm)
+            if streamed:
                 attempt = Attempt(arm)
                 trace.attempts.append(attempt)
-                sample: Sample | None = None
-                sent = False
-                started = time.perf_counter()
-                try:
-                    async for item in self._stream_one(arm, messages, params):
-                        if isinstance(item, Sample):
-                            sample = item
-                        else:
-                            sent = True
-                            yield item
-                except Exception as error:
-                    attempt.errors.append(_describe(error))
-                    if sent:
-                        raise AllArmsFailedError(
-                            f"arm {arm.key} failed mid-stream: {_describe(error)}", trace
-                        ) from error
-                    logger.warning(
-                        "arm %s failed before streaming (%s); falling back", arm.key, error
-                    )
-                    continue
-                attempt.sampling_latency_s = time.perf_counter() - started
-                assert sample is not None
-                self._record(attempt, [[sample]])
-                attempt.selected = 0
-                yield Result(sample.text, sample, trace)
-                return
-            attempt = await self._attempt(arm, decision.query, messages, params)
-            trace.attempts.append(attempt)
+                async for chunk in self._stream_attempt(attempt, messages, params, trace):
+                    yield chunk
+            else:
+                attempt = await self._attempt(arm, decision.query, messages, params)
+                trace.attempts.append(attempt)
             if attempt.succeeded:
                 assert attempt.selected is not None
                 chosen = attempt.samples[attempt.selected]
-                yield SampleChunk(chosen.text, chosen.message, selected=True)
+                if stream and not streamed:
+                    yield SampleChunk(chosen.text, chosen.message, selected=True)
                 yield Result(chosen.text, chosen, trace)
                 return
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
         raise _all_arms_failed(trace)
+
+    def _streams(self, arm: Arm) -> bool:
+        """True when ``arm`` streams its tokens: n = 1 and a backend with ``astream``."""
+        backend = self.pool.candidate(arm.model).backend
+        return arm.n == 1 and callable(getattr(backend, "astream", None))
+
+    async def _stream_attempt(
+        self, attempt: Attempt, messages: Messages, params: dict[str, Any], trace: Trace
+    ) -> AsyncIterator[SampleChunk]:
+        """Stream one response of ``attempt.arm`` into ``attempt``, yielding its chunks.
+
+        A failure before the first chunk is recorded on the attempt (the plan goes on); one
+        after chunks were sent raises :class:`AllArmsFailedError`.
+        """
+        sample: Sample | None = None
+        sent = False
+        started = time.perf_counter()
+        try:
+            async for item in self._stream_one(attempt.arm, messages, params):
+                if isinstance(item, Sample):
+                    sample = item
+                else:
+                    sent = True
+                    yield item
+        except Exception as error:
+            attempt.errors.append(_describe(error))
+            if sent:
+                raise AllArmsFailedError(
+                    f"arm {attempt.arm.key} failed mid-stream: {_describe(error)}", trace
+                ) from error
+            return
+        attempt.sampling_latency_s = time.perf_counter() - started
+        assert sample is not None
+        self._record(attempt, [[sample]])
+        attempt.selected = 0
 
     async def _stream_one(
         self, arm: Arm, messages: Messages, params: dict[str, Any]
@@ -235,7 +337,7 @@ class BestRoute:
                 texts.append(chunk.text)
                 yield chunk
         if final is None:
-            counter = candidate_counter(candidate)
+            counter = candidate.counter()
             text = "".join(texts)
             final = Sample(
                 text,

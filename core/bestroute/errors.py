@@ -33,6 +33,10 @@ class DataFormatError(BestRouteError, ValueError):
     """An outcome dataset or import file has bad records; the message names the line."""
 
 
+class InvalidPriceError(ConfigurationError, DataFormatError):
+    """A price is not a finite number >= 0 dollars per 1M tokens (in code or in a prices file)."""
+
+
 class AllArmsFailedError(BestRouteError, RuntimeError):
     """Every arm tried (chosen, fallbacks and the reference) failed to return a sample.
 

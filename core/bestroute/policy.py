@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 
+#: The threshold used when neither the caller nor a trained setup's ``threshold.json`` gives one.
+DEFAULT_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class ThresholdPolicy:
@@ -23,7 +26,7 @@ class ThresholdPolicy:
     resort instead. ``max_n`` removes arms that sample more than ``max_n`` responses.
     """
 
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     max_cost_per_query: float | None = None
     max_n: int | None = None
 

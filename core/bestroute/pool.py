@@ -1,19 +1,23 @@
-"""The pool: candidate models with prices, the arms (model, n) built from them, the reference."""
+"""The pool: candidate models with prices, the arms (model, n) built from them, the reference.
+
+A pool is given by its models as ``{name: (model, input_price, output_price)}`` (US dollars per
+1M tokens; see :func:`read_model_entry`) or as :class:`Candidate` objects; the router it serves
+decides the rest (:func:`pool_for_router`): the reference is the one model without a router arm
+(:func:`infer_reference`) and ``max_n`` the largest ``n`` among the router's arms.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeAlias
 
+from bestroute.backends.base import Backend
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS, TokenCounter, counter_for, dollar_cost
 from bestroute.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from bestroute.backends.base import Backend
-    from bestroute.cost import TokenCounter
+from bestroute.prices import ModelPrice, parse_price
 
 DEFAULT_MAX_N = 5
-DEFAULT_EXPECTED_OUTPUT_TOKENS = 250
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -67,7 +71,14 @@ class Candidate:
 
     def cost(self, input_tokens: float, output_tokens: float) -> float:
         """Dollar cost of one call with the given token counts (output summed over samples)."""
-        return (input_tokens * self.input_price + output_tokens * self.output_price) / 1e6
+        return dollar_cost(input_tokens, output_tokens, self.input_price, self.output_price)
+
+    def counter(self) -> TokenCounter:
+        """The counter the candidate declares, else :func:`~bestroute.cost.counter_for` its
+        name (kept on the candidate)."""
+        if self.token_counter is None:
+            self.token_counter = counter_for(self.name)
+        return self.token_counter
 
 
 class Pool:
@@ -130,3 +141,138 @@ class Pool:
 def arm_keys(arms: Sequence[Arm]) -> list[str]:
     """The ``model@n`` keys of ``arms`` in order."""
     return [arm.key for arm in arms]
+
+
+def estimate_arm_cost(candidate: Candidate, arm: Arm, input_tokens: int, calls: int = 1) -> float:
+    """Dollars expected for ``arm``: input once per call, ``n`` times the expected output length.
+
+    ``calls`` is 1 for backends that draw ``n`` samples in one call, else ``n``.
+    """
+    return candidate.cost(input_tokens * calls, arm.n * candidate.expected_output_tokens)
+
+
+# ------------------------------------------------------------------ pools given by their models
+
+
+@dataclass(frozen=True, slots=True)
+class PricedModel:
+    """One ``models={name: entry}`` entry read: the model (a backend, or a framework's model in
+    the adapters), its price and the output length its cost estimates assume."""
+
+    model: Any
+    price: ModelPrice
+    expected_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
+
+
+#: What ``models={name: entry}`` takes per name: ``(model, input_price, output_price)`` in US
+#: dollars per 1M tokens, optionally with ``expected_output_tokens`` as a fourth item, or
+#: ``(model, ModelPrice)`` (an entry of a prices file, :func:`bestroute.prices.load_prices`).
+#: The engine's models are backends; the adapters take their framework's models.
+ModelEntry: TypeAlias = (
+    tuple[Any, float, float] | tuple[Any, float, float, float] | tuple[Any, ModelPrice]
+)
+
+_ENTRY_SHAPE = "(model, input_price, output_price[, expected_output_tokens])"
+
+
+def read_model_entry(name: str, entry: Any) -> PricedModel:
+    """Read one ``models={name: entry}`` entry (see :data:`ModelEntry`).
+
+    Raises :class:`~bestroute.errors.ConfigurationError` (an
+    :class:`~bestroute.errors.InvalidPriceError` for a bad price) saying what to write.
+    """
+    if not isinstance(entry, tuple | list):
+        raise ConfigurationError(
+            f"model {name!r} has no prices: give {name!r}: {_ENTRY_SHAPE} in US dollars per 1M "
+            f"tokens (0 for a free local model), got a {type(entry).__name__}"
+        )
+    if len(entry) == 2 and isinstance(entry[1], ModelPrice):
+        return PricedModel(entry[0], entry[1])
+    if len(entry) not in (3, 4):
+        raise ConfigurationError(
+            f"model {name!r}: expected {_ENTRY_SHAPE} or (model, ModelPrice), got {len(entry)} items"
+        )
+    price = parse_price(tuple(entry[1:3]), name)
+    if len(entry) == 3:
+        return PricedModel(entry[0], price)
+    expected = entry[3]
+    if isinstance(expected, bool) or not isinstance(expected, int | float) or not expected > 0:
+        raise ConfigurationError(
+            f"the expected_output_tokens of {name!r} (the fourth item) must be a number > 0, "
+            f"got {expected!r}"
+        )
+    return PricedModel(entry[0], price, float(expected))
+
+
+def infer_reference(names: Iterable[str], router_arms: Iterable[Arm]) -> str:
+    """The one pool model the router has no arm for: the reference, which answers with n = 1.
+
+    Raises :class:`~bestroute.errors.ConfigurationError` when the router has arms for models not
+    in ``names`` or when more or fewer than one model has no arm.
+    """
+    names = list(names)
+    routed = {arm.model for arm in router_arms}
+    missing = sorted(routed - set(names))
+    if missing:
+        raise ConfigurationError(
+            f"the router has arms for {missing}, which are not in models={sorted(names)}; add "
+            "them, or use a router trained for this pool (and pass reference=...)"
+        )
+    unrouted = [name for name in names if name not in routed]
+    if len(unrouted) != 1:
+        raise ConfigurationError(
+            "cannot tell the reference model: pass reference='<name of the strongest, most "
+            f"expensive model>' (the models without a router arm are {unrouted})"
+        )
+    return unrouted[0]
+
+
+#: A pool given by its models: name -> :class:`Candidate` or :data:`ModelEntry`.
+PoolModels: TypeAlias = Mapping[str, Candidate | ModelEntry]
+
+
+def pool_for_router(
+    models: PoolModels,
+    router_arms: Sequence[Arm],
+    *,
+    reference: str | None = None,
+    max_n: int | None = None,
+) -> Pool:
+    """The pool of ``models`` (:class:`Candidate` objects or :data:`ModelEntry` tuples whose model
+    is a backend) for a router with ``router_arms``.
+
+    ``reference`` defaults to :func:`infer_reference`, ``max_n`` to the largest ``n`` among the
+    arms. The engine checks that the pool's arms are the router's.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise ConfigurationError(
+            f"models must be a non-empty mapping of name -> {_ENTRY_SHAPE} (or Candidate)"
+        )
+    candidates = [_candidate(str(name), entry) for name, entry in models.items()]
+    return Pool(
+        candidates,
+        reference or infer_reference(models, router_arms),
+        max_n or max((arm.n for arm in router_arms), default=1),
+    )
+
+
+def _candidate(name: str, entry: Any) -> Candidate:
+    if isinstance(entry, Candidate):
+        if entry.name != name:
+            raise ConfigurationError(f"models[{name!r}] is a Candidate named {entry.name!r}")
+        return entry
+    priced = read_model_entry(name, entry)
+    if not isinstance(priced.model, Backend):
+        raise ConfigurationError(
+            f"the model of {name!r} is a {type(priced.model).__name__}, not a bestroute Backend "
+            "(agenerate(messages, n) and supports_n); wrap it (FunctionBackend, "
+            "langchain_bestroute.LangChainBackend, llamaindex_bestroute.LlamaIndexBackend) or use "
+            "ChatBestRoute / BestRouteLLM, which take LangChain / LlamaIndex models"
+        )
+    return Candidate(
+        name,
+        priced.model,
+        priced.price.input,
+        priced.price.output,
+        priced.expected_output_tokens,
+    )

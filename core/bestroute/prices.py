@@ -9,6 +9,10 @@ The file format (that of ``../shared/data/prices.json``)::
 ``default_avg_output_tokens`` is the output length assumed for data without response text.
 Looking up a model the file does not price raises :class:`MissingPriceError`, which names the
 file and the models it does price.
+
+:func:`parse_price` is the one reader of a price, wherever it is written: a prices-file entry,
+a pool config, or the ``(model, input_price, output_price)`` entries the engine and the
+adapters take (:func:`bestroute.pool.read_model_entry`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bestroute.errors import ConfigurationError, DataFormatError
-
-#: Output length assumed for data without response text when no prices file says otherwise.
-DEFAULT_AVG_OUTPUT_TOKENS = 250.0
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS, dollar_cost
+from bestroute.errors import ConfigurationError, DataFormatError, InvalidPriceError
 
 
 class MissingPriceError(ConfigurationError, KeyError):
@@ -44,7 +46,7 @@ class ModelPrice:
 
     def cost(self, input_tokens: float, output_tokens: float) -> float:
         """Dollars for ``input_tokens`` read once and ``output_tokens`` written."""
-        return (input_tokens * self.input + output_tokens * self.output) / 1e6
+        return dollar_cost(input_tokens, output_tokens, self.input, self.output)
 
 
 class Prices(Mapping[str, ModelPrice]):
@@ -53,7 +55,7 @@ class Prices(Mapping[str, ModelPrice]):
     def __init__(
         self,
         models: Mapping[str, ModelPrice],
-        default_avg_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS,
+        default_avg_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS,
         origin: str = "prices",
     ) -> None:
         self._models = dict(models)
@@ -102,15 +104,45 @@ class Prices(Mapping[str, ModelPrice]):
         }
 
 
-def _price_value(model: str, entry: Mapping[str, Any], key: str, origin: str) -> float:
-    value = entry.get(key)
+def price_value(value: Any, what: str) -> float:
+    """``value`` as dollars per 1M tokens: a finite number >= 0, else :class:`InvalidPriceError`.
+
+    ``what`` names the price in the message (``"the input price of 'gpt-4o'"``).
+    """
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise DataFormatError(
-            f"{origin}: model {model!r} needs a numeric {key!r} price (dollars per 1M tokens)"
+        raise InvalidPriceError(
+            f"{what} must be a number of US dollars per 1M tokens, got {value!r}"
         )
     if value < 0:
-        raise DataFormatError(f"{origin}: model {model!r} has a negative {key!r} price")
+        raise InvalidPriceError(f"{what} must be >= 0 dollars per 1M tokens, got {value}")
     return float(value)
+
+
+def parse_price(value: Any, model: str, origin: str = "") -> ModelPrice:
+    """The price of ``model`` written as a :class:`ModelPrice`, an ``(input, output)`` pair or a
+    prices-file entry ``{"input": ..., "output": ..., "source": ...}`` (dollars per 1M tokens).
+
+    ``origin`` (a file name) prefixes the messages of the :class:`InvalidPriceError` raised for
+    a malformed price.
+    """
+    where = f"{origin}: " if origin else ""
+    if isinstance(value, ModelPrice):
+        entry: Mapping[str, Any] = {"input": value.input, "output": value.output}
+        source = value.source
+    elif isinstance(value, Mapping):
+        entry, source = value, str(value.get("source", ""))
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        entry, source = {"input": value[0], "output": value[1]}, ""
+    else:
+        raise InvalidPriceError(
+            f"{where}the price of {model!r} must be (input, output) US dollars per 1M tokens or "
+            f'{{"input": ..., "output": ...}}, got {value!r}'
+        )
+    return ModelPrice(
+        input=price_value(entry.get("input"), f"{where}the input price of {model!r}"),
+        output=price_value(entry.get("output"), f"{where}the output price of {model!r}"),
+        source=source,
+    )
 
 
 def prices_from_dict(data: Any, origin: str = "prices") -> Prices:
@@ -121,12 +153,8 @@ def prices_from_dict(data: Any, origin: str = "prices") -> Prices:
     for name, entry in data["models"].items():
         if not isinstance(entry, Mapping):
             raise DataFormatError(f"{origin}: model {name!r} must map to an object")
-        models[name] = ModelPrice(
-            input=_price_value(name, entry, "input", origin),
-            output=_price_value(name, entry, "output", origin),
-            source=str(entry.get("source", "")),
-        )
-    default = data.get("default_avg_output_tokens", DEFAULT_AVG_OUTPUT_TOKENS)
+        models[name] = parse_price(entry, name, origin)
+    default = data.get("default_avg_output_tokens", DEFAULT_EXPECTED_OUTPUT_TOKENS)
     if isinstance(default, bool) or not isinstance(default, int | float) or default <= 0:
         raise DataFormatError(f"{origin}: default_avg_output_tokens must be a number > 0")
     return Prices(models, float(default), origin)

@@ -8,8 +8,9 @@ A trained setup is a folder laid out the way ``examples/train_your_router.py`` a
                      ``reward_model/``, or the reward files directly in the folder, work too
     threshold.json   optional: the calibrated threshold, {"threshold": 0.62, ...}
 
-:func:`read_trained_setup` finds these paths (it loads no model); the LangChain and LlamaIndex
-adapters' ``from_pretrained`` and the demo build on it.
+:func:`read_trained_setup` finds these paths (it loads no model); :class:`TrainedSetup` loads
+the parts. :meth:`bestroute.BestRoute.from_pretrained` builds the engine from them, and the
+LangChain and LlamaIndex adapters' ``from_pretrained``, the demo and the examples call it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bestroute.errors import CheckpointError
+from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.policy import DEFAULT_THRESHOLD
+from bestroute.router.base import Router
+from bestroute.scoring.base import Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,26 @@ class TrainedSetup:
     router_dir: Path
     reward_dir: Path | None = None
     threshold: float | None = None
+
+    def load_router(self) -> Router:
+        """The router checkpoint, loaded (with the encoder it names)."""
+        from bestroute.router.checkpoint import load_router  # imported here: it loads torch
+
+        return load_router(self.router_dir)
+
+    def load_scorer(self) -> Scorer | None:
+        """The reward model, loaded; None when the setup has none."""
+        if self.reward_dir is None:
+            return None
+        from bestroute.scoring.reward_model import load_reward_model  # loads torch
+
+        return load_reward_model(self.reward_dir)
+
+    def threshold_or(self, given: float | None) -> float:
+        """``given`` when not None, else the saved threshold, else :data:`DEFAULT_THRESHOLD`."""
+        if given is not None:
+            return given
+        return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
 
 
 def read_trained_setup(path: str | os.PathLike[str]) -> TrainedSetup:
@@ -65,6 +89,19 @@ def read_trained_setup(path: str | os.PathLike[str]) -> TrainedSetup:
             "or a router checkpoint folder"
         )
     return TrainedSetup(router_dir, _reward_dir(root), read_threshold(root / THRESHOLD_FILE))
+
+
+def resolve_router(router: Router | str | os.PathLike[str]) -> Router:
+    """A :class:`~bestroute.router.base.Router` as it is; a path: the router checkpoint there
+    (a checkpoint folder, or a setup folder holding ``router/``)."""
+    if isinstance(router, str | os.PathLike):
+        return read_trained_setup(router).load_router()
+    if not isinstance(router, Router):
+        raise ConfigurationError(
+            "router must be a bestroute Router (arms + predict, e.g. a RouterNet) or the path "
+            f"of a router checkpoint directory, got {type(router).__name__}"
+        )
+    return router
 
 
 def read_threshold(path: Path) -> float | None:

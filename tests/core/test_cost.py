@@ -3,14 +3,12 @@ from __future__ import annotations
 import pytest
 
 from bestroute import (
-    Arm,
-    Candidate,
     HeuristicCounter,
     TiktokenCounter,
     TokenizerCounter,
     counter_for,
 )
-from bestroute.cost import estimate_arm_cost, is_openai_style
+from bestroute.cost import dollar_cost, is_openai_style
 
 
 def test_openai_names_count_with_tiktoken_offline() -> None:
@@ -50,9 +48,6 @@ def test_tokenizer_counter_uses_the_models_own_tokenizer() -> None:
     )
 
 
-def test_arm_cost_is_input_per_call_plus_n_expected_outputs() -> None:
-    candidate = Candidate("m", None, input_price=1.0, output_price=2.0, expected_output_tokens=100)
-    one_call = estimate_arm_cost(candidate, Arm("m", 3), input_tokens=1000)
-    assert one_call == pytest.approx((1000 * 1.0 + 3 * 100 * 2.0) / 1e6)
-    three_calls = estimate_arm_cost(candidate, Arm("m", 3), input_tokens=1000, calls=3)
-    assert three_calls == pytest.approx((3000 * 1.0 + 3 * 100 * 2.0) / 1e6)
+def test_dollars_are_tokens_times_price_per_million() -> None:
+    assert dollar_cost(1_000_000, 500_000, 2.0, 4.0) == pytest.approx(2.0 + 2.0)
+    assert dollar_cost(0, 0, 5.0, 15.0) == 0.0

@@ -217,3 +217,49 @@ def test_configuration_errors_name_the_fix(router: RouterNet) -> None:
         engine.run([{"role": "user", "content": "   "}])
     with pytest.raises(InvalidQueryError):
         engine.run(42)  # type: ignore[arg-type]
+
+
+def test_from_router_builds_the_pool_from_priced_backends(router: RouterNet) -> None:
+    small, reference = Calculator(), Calculator()
+    models = {
+        "small": (FunctionBackend(small), 0.1, 0.2),
+        "ref": (FunctionBackend(reference), 10.0, 20.0, 64),
+    }
+    engine = BestRoute.from_router(models, router, VerifierScorer(correct), ThresholdPolicy(0.0))
+    assert (engine.pool.reference, engine.pool.max_n) == ("ref", 3)  # from the router's arms
+    assert engine.pool.candidate("ref").expected_output_tokens == 64
+    assert engine.run("What is 2 plus 3?").text == "The answer is 5."
+    pool = make_pool(("small", Calculator(), 0.1), ("ref", Calculator(), 10.0))
+    assert BestRoute.from_router(pool, router, VerifierScorer(correct)).pool is pool
+    with pytest.raises(ConfigurationError, match="come from the Pool"):
+        BestRoute.from_router(pool, router, VerifierScorer(correct), reference="ref")
+    with pytest.raises(ConfigurationError, match="router must be a bestroute Router"):
+        BestRoute.from_router(models, object(), VerifierScorer(correct))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="score"):
+        BestRoute.from_router(models, router, object())  # type: ignore[arg-type]
+
+
+def test_from_pretrained_loads_the_shipped_setup_over_given_backends() -> None:
+    from bestroute import demo
+    from bestroute.scoring.reward_model import RewardModel
+
+    setup = demo.trained_setup()
+    models = {
+        demo.CHEAP: (FunctionBackend(Calculator()), 0.1, 0.1),
+        demo.REFERENCE: (FunctionBackend(Calculator()), 5.0, 15.0),
+    }
+    engine = BestRoute.from_pretrained(demo.assets_dir(), models)
+    assert engine.pool.reference == demo.REFERENCE
+    assert engine.pool.max_n == max(arm.n for arm in engine.router.arms)
+    assert engine.policy.threshold == setup.threshold
+    assert isinstance(engine.scorer, RewardModel)
+    assert engine.run("What is 7 plus 5?").text == "The answer is 12."
+    # the router checkpoint alone: no reward model beside it, the default threshold
+    direct = BestRoute.from_pretrained(
+        setup.router_dir, models, scorer=VerifierScorer(correct), max_cost_per_query=1.0
+    )
+    assert direct.policy == ThresholdPolicy(0.5, 1.0)
+    assert isinstance(direct.scorer, VerifierScorer)
+    assert (
+        BestRoute.from_pretrained(demo.assets_dir(), models, threshold=1.0).policy.threshold == 1.0
+    )

@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 
 from bestroute import demo
-from bestroute.errors import CheckpointError
+from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.policy import DEFAULT_THRESHOLD
 from bestroute.router.checkpoint import load_router
 from bestroute.scoring.reward_model import load_reward_model
-from bestroute.trained_setup import TrainedSetup, read_threshold, read_trained_setup
+from bestroute.trained_setup import (
+    TrainedSetup,
+    read_threshold,
+    read_trained_setup,
+    resolve_router,
+)
 
 ASSETS = demo.assets_dir()
 
@@ -116,3 +122,18 @@ def test_a_folder_without_a_router_checkpoint_is_refused(tmp_path: Path) -> None
         read_trained_setup(tmp_path)
     with pytest.raises(CheckpointError, match="does not exist"):
         read_trained_setup(tmp_path / "missing")
+
+
+def test_the_threshold_comes_from_the_caller_then_the_file_then_the_default() -> None:
+    assert TrainedSetup(ASSETS / "router", threshold=0.3).threshold_or(None) == 0.3
+    assert TrainedSetup(ASSETS / "router", threshold=0.3).threshold_or(0.9) == 0.9
+    assert TrainedSetup(ASSETS / "router").threshold_or(None) == DEFAULT_THRESHOLD
+    assert TrainedSetup(ASSETS / "router").load_scorer() is None
+
+
+def test_a_router_is_resolved_from_a_setup_folder_or_taken_as_it_is() -> None:
+    router = resolve_router(ASSETS)  # a setup folder: its router/ is loaded
+    assert resolve_router(router) is router
+    assert resolve_router(ASSETS / "router").arms == router.arms
+    with pytest.raises(ConfigurationError, match="router must be a bestroute Router"):
+        resolve_router(42)  # type: ignore[arg-type]

@@ -35,21 +35,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from bestroute import demo
     from bestroute.engine import BestRoute
-    from bestroute.policy import ThresholdPolicy
-    from bestroute.router.checkpoint import load_router
-    from bestroute.scoring.reward_model import load_reward_model
 
     queries = list(args.queries) or list(demo.DEMO_QUERIES)
-    setup = demo.trained_setup()
-    threshold = args.threshold if args.threshold is not None else demo.load_threshold()
-    with tqdm(total=3, desc="loading models", unit="model") as bar:
+    with tqdm(total=2, desc="loading models", unit="step") as bar:
         pool = demo.load_demo_pool()
         bar.update(1)
-        router = load_router(setup.router_dir, pool=pool)
+        engine = BestRoute.from_pretrained(demo.assets_dir(), pool, threshold=args.threshold)
         bar.update(1)
-        scorer = load_reward_model(setup.reward_dir) if setup.reward_dir else None
-        bar.update(1)
-    engine = BestRoute(pool, router, scorer, ThresholdPolicy(threshold))
+    threshold = engine.policy.threshold
     rows: list[list[str]] = []
     spent = reference_estimate = 0.0
     started = time.perf_counter()

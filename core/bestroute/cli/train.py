@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from bestroute.cli.data_arguments import add_data_arguments
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS as DEFAULT_AVG_OUTPUT_TOKENS
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS, load_prices
+from bestroute.prices import load_prices
 from bestroute.training.config import DEFAULT_ENSEMBLE, RouterTrainingConfig
 
 

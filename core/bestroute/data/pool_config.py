@@ -40,9 +40,10 @@ import yaml
 
 from bestroute.backends.base import Backend
 from bestroute.backends.function import FunctionBackend
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.errors import ConfigurationError
-from bestroute.pool import DEFAULT_EXPECTED_OUTPUT_TOKENS, DEFAULT_MAX_N, Candidate, Pool
-from bestroute.prices import Prices, load_prices
+from bestroute.pool import DEFAULT_MAX_N, Candidate, Pool
+from bestroute.prices import Prices, load_prices, price_value
 
 _BACKEND_KINDS = ("python", "transformers")
 _CANDIDATE_KEYS = frozenset(
@@ -138,10 +139,7 @@ def build_backend(spec: Any, base_dir: Path, name: str) -> Backend:
 
 def _price(entry: Mapping[str, Any], key: str, name: str, prices: Prices | None) -> float:
     if entry.get(key) is not None:
-        value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigurationError(f"candidate {name!r}: {key} must be a number >= 0")
-        return float(value)
+        return price_value(entry[key], f"candidate {name!r}: {key}")
     if prices is None:
         raise ConfigurationError(
             f"candidate {name!r} has no {key}: give input_price/output_price (dollars per 1M "

@@ -15,6 +15,8 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from langchain_bestroute import ChatBestRoute
 
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
 SCHEMA_COPYING = (
     "SmolLM2-135M-Instruct, the only generative model installed offline, fills a forced tool "
     "call's arguments by copying the tool's JSON schema (e.g. {'exclusiveMaximum': 1000, ...} "
@@ -59,7 +61,7 @@ class TestChatBestRouteIntegration(ChatModelIntegrationTests):
 
     # ------------------------------------------------------------------ expected failures
     # Tool calling and structured output pass through ChatBestRoute to the pool models (see
-    # tests/langchain_bestroute/test_langchain_tools.py for the adapter's own checks), but the only
+    # test_langchain_tools.py beside this file for the adapter's own checks), but the only
     # generative model installed here, SmolLM2-135M-Instruct, cannot do what these tests ask.
 
     @pytest.mark.xfail(reason=SCHEMA_COPYING, strict=False)

@@ -1,4 +1,4 @@
-"""LangChain's standard unit suite for ChatBestRoute over the local two-endpoint pool."""
+"""LangChain's standard unit suite for ChatBestRoute over a pool of fake chat models."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from langchain_bestroute import ChatBestRoute
 
 class TestChatBestRouteUnit(ChatModelUnitTests):
     @pytest.fixture(autouse=True)
-    def _pool_params(self, local_pool: Any) -> None:
-        self._params = local_pool.params()
+    def _pool_params(self, fake_pool: Any) -> None:
+        self._params = fake_pool.params()
 
     @property
     def chat_model_class(self) -> type[ChatBestRoute]:

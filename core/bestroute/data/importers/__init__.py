@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import OutcomeRecord, load_dataset
 from bestroute.data.importers.alpaca_eval import REFERENCE_QUALITY, import_alpaca_eval
 from bestroute.data.importers.multisample import import_multisample
@@ -21,13 +22,12 @@ from bestroute.data.importers.routellm import import_routellm
 from bestroute.data.importers.routerbench import fit_prices, import_routerbench
 from bestroute.data.merge import combine_records, merge_sources
 from bestroute.errors import DataFormatError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS
 
 Importer = Callable[..., list[OutcomeRecord]]
 
 
 def import_jsonl(
-    path: str | Path, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    path: str | Path, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """This project's outcome dataset (token counts are already in it)."""
     del default_output_tokens
@@ -58,7 +58,7 @@ def parse_source(spec: str) -> tuple[str, Path]:
 
 
 def load_source(
-    spec: str, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    spec: str, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Import one ``FORMAT:PATH`` source; duplicate queries in it are pooled into one record."""
     fmt, path = parse_source(spec)
@@ -67,7 +67,7 @@ def load_source(
 
 
 def load_sources(
-    specs: Sequence[str], *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    specs: Sequence[str], *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Import and join several sources (same format: union; across formats: intersection)."""
     if not specs:

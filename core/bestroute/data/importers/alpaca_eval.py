@@ -18,10 +18,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers._common import count_tokens, find_files, open_text
 from bestroute.errors import DataFormatError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS
 
 #: Quality of the reference's own response: the preference of a tie.
 REFERENCE_QUALITY = 1.5
@@ -34,7 +34,7 @@ def _sample(model: str, text: Any, quality: float, default_tokens: float) -> Out
 
 
 def import_alpaca_eval(
-    path: str | Path, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    path: str | Path, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Read one annotations file, or all of them in a folder (see the module docstring)."""
     by_instruction: dict[str, OutcomeRecord] = {}

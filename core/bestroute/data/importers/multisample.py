@@ -22,10 +22,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers._common import count_tokens, find_files, source_name
 from bestroute.errors import DataFormatError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS
 
 #: Samples behind each fraction in the 10-sample files.
 SAMPLES_PER_FRACTION = 10
@@ -81,7 +81,7 @@ def fraction_samples(
 
 
 def import_multisample(
-    path: str | Path, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    path: str | Path, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Read one RouterDC JSON file, or every ``*.json`` in a folder (see the module docstring)."""
     records: list[OutcomeRecord] = []

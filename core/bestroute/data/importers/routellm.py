@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers._common import (
     count_tokens,
@@ -26,7 +27,6 @@ from bestroute.data.importers._common import (
     source_name,
 )
 from bestroute.errors import DataFormatError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS
 
 _RESPONSE_SUFFIX = "_response"
 _TRUTH = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
@@ -136,7 +136,7 @@ def _mt_bench_records(judgements: Path, default_output_tokens: float) -> list[Ou
 
 
 def import_routellm(
-    path: str | Path, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    path: str | Path, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Read a RouteLLM CSV, a folder of them, or an MT-Bench folder (see the module docstring)."""
     path = Path(path)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers._common import count_tokens, find_files, read_csv_rows
 from bestroute.errors import DataFormatError
-from bestroute.prices import DEFAULT_AVG_OUTPUT_TOKENS, ModelPrice, Prices
+from bestroute.prices import ModelPrice, Prices
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def _file_records(path: Path, default_output_tokens: float) -> list[OutcomeRecor
 
 
 def import_routerbench(
-    path: str | Path, *, default_output_tokens: float = DEFAULT_AVG_OUTPUT_TOKENS
+    path: str | Path, *, default_output_tokens: float = DEFAULT_EXPECTED_OUTPUT_TOKENS
 ) -> list[OutcomeRecord]:
     """Read one RouterBench CSV (``.csv`` or ``.csv.gz``) or every one in a folder."""
     records: list[OutcomeRecord] = []
@@ -133,7 +134,7 @@ def fit_prices(records: Sequence[OutcomeRecord], min_rows: int = 5) -> Prices:
             output=round(p_out * 1e6, 6),
             source="fitted to RouterBench total_cost",
         )
-    return Prices(prices, DEFAULT_AVG_OUTPUT_TOKENS, "prices fitted to RouterBench total_cost")
+    return Prices(prices, DEFAULT_EXPECTED_OUTPUT_TOKENS, "prices fitted to RouterBench total_cost")
 
 
 def _nonnegative_lstsq(features: np.ndarray, target: np.ndarray) -> tuple[float, float]:

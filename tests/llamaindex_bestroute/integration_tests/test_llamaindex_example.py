@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bestroute import demo
 from bestroute.pool import Arm
 from bestroute.training import PreferencePair, fit_router_net, train_reward_model
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llamaindex_rag.py"
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "llamaindex_rag.py"
 
 
 def _router_folder(tmp_path: Path) -> Path | None:

@@ -16,7 +16,9 @@ import pytest
 from bestroute import demo
 from bestroute.pool import Arm
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
+REPO = Path(__file__).resolve().parents[3]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 

@@ -23,6 +23,8 @@ from llama_index.core.tools import FunctionTool
 
 from bestroute.scoring.base import VerifierScorer
 
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
 
 def recording_multiply() -> tuple[Callable[[int, int], int], list[tuple[int, int]]]:
     calls: list[tuple[int, int]] = []

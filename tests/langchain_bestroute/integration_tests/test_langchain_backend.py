@@ -15,6 +15,8 @@ from bestroute.types import Sample, SampleChunk
 from langchain_bestroute import ChatModelTokenCounter, ChatTransformers, LangChainBackend
 from langchain_bestroute.counting import token_counter_for
 
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
 HELLO = [HumanMessage("Say hello.")]
 
 

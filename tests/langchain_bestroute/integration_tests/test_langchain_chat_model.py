@@ -15,9 +15,10 @@ from langchain_core.callbacks import (
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import LLMResult
 
-from bestroute.errors import ArmMismatchError, ConfigurationError
 from bestroute.pool import Arm
 from langchain_bestroute import ChatBestRoute, ChatTransformers, ModelSpec
+
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
 
 LocalPool = Any  # the conftest's LocalPool (a session fixture)
 CHEAP = "smollm2-135m-sampled"
@@ -254,41 +255,6 @@ def test_token_counts_use_the_reference_tokenizer_offline(
         text, add_special_tokens=False
     )
     assert cheapest.get_num_tokens_from_messages([AIMessage(text)]) > expected
-
-
-def test_tracing_params_name_the_provider_and_model(cheapest: ChatBestRoute) -> None:
-    params = cheapest._get_ls_params()
-    assert params["ls_provider"] == "bestroute"
-    assert params["ls_model_name"] == f"bestroute({CHEAP}|{REFERENCE})"
-
-
-def test_a_model_override_is_refused(cheapest: ChatBestRoute) -> None:
-    with pytest.raises(ConfigurationError, match="chooses the pool model"):
-        cheapest.invoke("Hello", model=REFERENCE)
-
-
-def test_pool_entries_accept_tuples_specs_and_mappings(local_pool: LocalPool) -> None:
-    model = ChatBestRoute(
-        models={
-            CHEAP: {"chat_model": local_pool.cheap, "input_price": 0.1, "output_price": 0.2},
-            REFERENCE: (local_pool.reference, 1.0, 2.0),
-        },
-        router=local_pool.router,
-        scorer=local_pool.scorer,
-    )
-    candidates = model.engine.pool.candidates
-    assert (candidates[CHEAP].input_price, candidates[REFERENCE].output_price) == (0.1, 2.0)
-    assert model.engine.pool.reference == REFERENCE
-    assert model.engine.pool.max_n == 2  # read from the router's arms
-    with pytest.raises(ConfigurationError, match="has no prices"):
-        ChatBestRoute(models={CHEAP: local_pool.cheap}, router=local_pool.router)
-
-
-def test_a_router_for_other_arms_is_refused(local_pool: LocalPool) -> None:
-    with pytest.raises(ArmMismatchError):
-        ChatBestRoute(**local_pool.params(max_n=3))
-    with pytest.raises(ConfigurationError, match="not in models"):
-        ChatBestRoute(models={"other": (local_pool.cheap, 0.1, 0.2)}, router=local_pool.router)
 
 
 def test_from_pretrained_loads_router_reward_model_and_threshold(

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 
 from langchain_bestroute import ChatBestRoute
 
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
 REFERENCE = "smollm2-135m-greedy"
 
 

@@ -17,6 +17,8 @@ from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMChat
 from bestroute.cost import ensure_offline_tiktoken_cache
 from bestroute.local_models import minilm_path
 
+pytestmark = pytest.mark.slow  # real local models (SmolLM2, MiniLM)
+
 DOCUMENTS = {
     "routing": (
         "BEST-Route is an adaptive routing method for large language models. For every query a "

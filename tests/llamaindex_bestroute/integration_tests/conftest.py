@@ -154,20 +154,31 @@ def longest_scorer() -> VerifierScorer:
     return VerifierScorer(lambda query, response: float(len(response)))
 
 
+def priced(llms: dict[str, Any]) -> dict[str, Any]:
+    """BestRouteLLM's ``models=``: each LLM with its price from :data:`PRICES`."""
+    return {name: (llm, *PRICES[name]) for name, llm in llms.items()}
+
+
+@pytest.fixture(scope="session")
+def pool_models(pool_llms: dict[str, Any]) -> dict[str, Any]:
+    """The shared pool as BestRouteLLM takes it: name -> (llm, input price, output price)."""
+    return priced(pool_llms)
+
+
 @pytest.fixture(scope="session")
 def make_llm(
     pool_llms: dict[str, Any], router: Any, longest_scorer: VerifierScorer
 ) -> Callable[..., Any]:
-    """``make_llm(threshold, **kwargs)`` -> a BestRouteLLM over the shared pool."""
+    """``make_llm(threshold, llms=None, **kwargs)`` -> a BestRouteLLM over the shared pool (or
+    over ``llms``, priced from :data:`PRICES`)."""
     from llamaindex_bestroute import BestRouteLLM
 
     def make(
         threshold: float, *, llms: dict[str, Any] | None = None, **kwargs: Any
     ) -> BestRouteLLM:
         return BestRouteLLM(
-            llms or pool_llms,
+            priced(llms or pool_llms),
             router,
-            prices=PRICES,
             scorer=kwargs.pop("scorer", longest_scorer),
             threshold=threshold,
             **kwargs,
