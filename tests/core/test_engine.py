@@ -263,3 +263,56 @@ def test_from_pretrained_loads_the_shipped_setup_over_given_backends() -> None:
     assert (
         BestRoute.from_pretrained(demo.assets_dir(), models, threshold=1.0).policy.threshold == 1.0
     )
+
+
+class StreamingCalculator(FunctionBackend):
+    """The calculator streaming its answer word by word; ``fail`` breaks it "before" the first
+    word or "after" it."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        super().__init__(Calculator())
+        self.fail = fail
+
+    async def astream(self, messages: Any, **params: Any) -> Any:
+        if self.fail == "before":
+            raise RuntimeError("down before the first word")
+        [sample] = await self.agenerate(messages)
+        for index, word in enumerate(sample.text.split(" ")):
+            if index == 1 and self.fail == "after":
+                raise RuntimeError("down mid-stream")
+            yield word if index == 0 else f" {word}"
+
+
+def streaming_engine(router: RouterNet, small: FunctionBackend) -> BestRoute:
+    models = {"small": (small, 0.1, 0.2), "ref": (FunctionBackend(Calculator()), 10.0, 20.0)}
+    return BestRoute.from_router(models, router, VerifierScorer(correct), ThresholdPolicy(0.0))
+
+
+async def test_an_n1_arm_whose_backend_streams_streams_its_tokens(router: RouterNet) -> None:
+    engine = streaming_engine(router, StreamingCalculator())
+    items = [item async for item in engine.astream("What is 2 plus 2?")]
+    *chunks, result = items
+    assert isinstance(result, Result) and result.arm == Arm("small", 1)
+    assert len(chunks) == 4 and not any(c.selected for c in chunks)  # type: ignore[union-attr]
+    assert "".join(c.text for c in chunks) == result.text == "The answer is 4."  # type: ignore[union-attr]
+    assert result.trace.attempts[0].output_tokens > 0
+
+
+async def test_a_stream_failing_before_its_first_chunk_falls_back(router: RouterNet) -> None:
+    engine = streaming_engine(router, StreamingCalculator(fail="before"))
+    *chunks, result = [item async for item in engine.astream("What is 2 plus 2?")]
+    assert isinstance(result, Result)
+    assert [a.arm.key for a in result.trace.attempts] == ["small@1", "small@2"]
+    assert result.trace.attempts[0].errors == ["RuntimeError: down before the first word"]
+    (chunk,) = chunks
+    assert isinstance(chunk, SampleChunk) and chunk.selected and chunk.text == "The answer is 4."
+
+
+async def test_a_stream_failing_after_chunks_were_sent_raises(router: RouterNet) -> None:
+    engine = streaming_engine(router, StreamingCalculator(fail="after"))
+    seen: list[Any] = []
+    with pytest.raises(AllArmsFailedError, match="small@1 failed mid-stream") as caught:
+        async for item in engine.astream("What is 2 plus 2?"):
+            seen.append(item)
+    assert [c.text for c in seen] == ["The"]
+    assert caught.value.trace.attempts[0].errors == ["RuntimeError: down mid-stream"]

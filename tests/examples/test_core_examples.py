@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs a script that loads real local models
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
@@ -51,7 +53,6 @@ def test_quickstart_answers_with_a_trace() -> None:
     assert set(trace["probabilities"]) == {f"smollm2-135m@{n}" for n in range(1, 5)}
 
 
-@pytest.mark.slow
 def test_train_your_router_runs_collect_label_train_calibrate_use(tmp_path: Path) -> None:
     command = [sys.executable, str(EXAMPLES / "train_your_router.py"), "--limit", "8"]
     command += ["--samples", "4", "--max-new-tokens", "12", "--out", str(tmp_path)]
