@@ -93,7 +93,7 @@ def create_app(service: RoutingService) -> Starlette:
                 "model": settings.model_name,
                 "candidates": list(pool.candidates),
                 "reference": pool.reference,
-                "threshold": service.engine.policy.threshold,
+                "threshold": service.policy.threshold,
                 "uptime_s": round(time.time() - started, 3),
             }
         )

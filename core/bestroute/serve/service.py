@@ -74,11 +74,14 @@ class RoutingService:
         self.engine = engine
         self.settings = settings or ServeSettings()
         self.metrics = metrics or ServeMetrics()
+        policy = engine.policy
         cap = self.settings.max_cost_per_query
         if cap is not None and (
-            engine.policy.max_cost_per_query is None or engine.policy.max_cost_per_query > cap
+            policy.max_cost_per_query is None or policy.max_cost_per_query > cap
         ):
-            engine.policy = dataclasses.replace(engine.policy, max_cost_per_query=cap)
+            policy = dataclasses.replace(policy, max_cost_per_query=cap)
+        #: The server's policy: the engine's, under the server's cost cap.
+        self.policy = policy
 
     @property
     def reference_key(self) -> str:
@@ -86,7 +89,7 @@ class RoutingService:
 
     def policy_for(self, request: ChatRequest) -> ThresholdPolicy:
         """The server's policy with the request's threshold and cost cap, if it set them."""
-        policy = self.engine.policy
+        policy = self.policy
         changes: dict[str, Any] = {}
         if request.threshold is not None:
             changes["threshold"] = request.threshold
