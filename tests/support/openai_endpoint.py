@@ -3,7 +3,8 @@
 It serves ``POST /v1/chat/completions`` (native ``n``: one request draws ``n`` samples; SSE
 streaming with ``stream_options.include_usage``) and ``GET /v1/models`` for one or more bestroute
 backends: the local SmolLM2 :class:`~bestroute.backends.transformers_local.TransformersBackend`,
-or a function backend with a fixed latency (:func:`echo_backend`). A fault hook decides, per
+or a function backend with a fixed latency (:func:`echo_backend`), or one that streams word by
+word (:class:`WordStreamer`). A fault hook decides, per
 request, whether to misbehave: an HTTP error status (429, 500...), a delay (a hang, when longer
 than the client's timeout), a body that is not JSON, fewer choices than ``n`` (an endpoint that
 ignores ``n``), or a stream that stops mid-way with the connection dropped. Run it with
@@ -16,7 +17,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +118,9 @@ class OpenAIEndpoint:
         if fault.status is not None:
             return _error(fault.status, fault.message, fault.headers)
         if fault.malformed_json:
-            return Response(b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
+            return Response(
+                b'{"id": "chatcmpl-broken", "choices": [', media_type="application/json"
+            )
         backend = self.backends.get(str(body.get("model")))
         if backend is None:
             return _error(404, f"the model {body.get('model')!r} does not exist", code=404)
@@ -153,7 +156,9 @@ class OpenAIEndpoint:
         ident, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
 
         def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            choices = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta or finish else []
+            choices = (
+                [{"index": 0, "delta": delta, "finish_reason": finish}] if delta or finish else []
+            )
             payload = {
                 "id": ident,
                 "object": "chat.completion.chunk",
@@ -203,6 +208,26 @@ def echo_backend(latency_s: float = 0.0, *, supports_n: bool = True) -> Function
         return await generate(messages, 1)
 
     return FunctionBackend(generate if supports_n else generate_one, supports_n=supports_n)
+
+
+class WordStreamer(FunctionBackend):
+    """A backend that answers ``words`` joined, and streams them one by one, ``delay_s`` apart
+    (so a stream can be cut, or a client can leave, between two words)."""
+
+    def __init__(self, words: Sequence[str] = ("one ", "two ", "three"), delay_s: float = 0.0):
+        self.words = tuple(words)
+        self.delay_s = delay_s
+
+        async def generate(messages: Any, **params: Any) -> str:
+            return "".join(self.words)
+
+        super().__init__(generate)
+
+    async def astream(self, messages: Any, **params: Any) -> AsyncIterator[str]:
+        for index, word in enumerate(self.words):
+            if index and self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            yield word
 
 
 async def _draw(

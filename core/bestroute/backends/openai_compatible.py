@@ -172,9 +172,7 @@ class OpenAICompatibleBackend:
         )
         self.supports_n = False
         missing = n - len(samples)
-        more = await asyncio.gather(
-            *(self._complete(request, messages, 1) for _ in range(missing))
-        )
+        more = await asyncio.gather(*(self._complete(request, messages, 1) for _ in range(missing)))
         return _merged([samples, *more])
 
     async def astream(
@@ -231,7 +229,11 @@ class OpenAICompatibleBackend:
             output_tokens,
             time.perf_counter() - started,
             assistant_message(content, tool_calls),
-            {"finish_reason": finish or "stop", "model": served_model, "usage_reported": usage is not None},
+            {
+                "finish_reason": finish or "stop",
+                "model": served_model,
+                "usage_reported": usage is not None,
+            },
         )
 
     async def aclose(self) -> None:
@@ -289,9 +291,8 @@ class OpenAICompatibleBackend:
     ) -> list[Sample]:
         started = time.perf_counter()
         try:
-            response = await self._client().chat.completions.create(
-                **request, **({"n": n} if n > 1 else {})
-            )
+            create: Any = self._client().chat.completions.create  # kwargs built at run time
+            response = await create(**request, **({"n": n} if n > 1 else {}))
         except ConfigurationError:
             raise
         except Exception as error:
@@ -343,9 +344,8 @@ class OpenAICompatibleBackend:
         while True:
             options = {"stream_options": {"include_usage": True}} if self.stream_usage else {}
             try:
-                return await self._client().chat.completions.create(
-                    **request, stream=True, **options
-                )
+                create: Any = self._client().chat.completions.create
+                return await create(**request, stream=True, **options)
             except BadRequestError as error:
                 if self.stream_usage and "stream_options" in str(error):
                     logger.warning(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,6 +25,8 @@ from bestroute.serve.service import RoutingService, StreamingAnswer
 logger = logging.getLogger(__name__)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The status counted for a stream the client closed before its end (nginx's convention).
+CLIENT_CLOSED = 499
 
 
 def create_app(service: RoutingService) -> Starlette:
@@ -151,15 +154,16 @@ def _error_response(error: RequestError) -> JSONResponse:
 async def _counted(
     answer: StreamingAnswer, service: RoutingService, began: float
 ) -> AsyncIterator[str]:
-    """The answer's events; counts the request (200, or 502 when it broke) once it ends."""
+    """The answer's events; counts the request once it ends: 200, 502 when it broke, or 499
+    when the client went away before the end."""
     assert answer.events is not None
     service.metrics.in_flight.inc()
+    finished = False
     try:
         async for event in answer.events:
             yield event
+        finished = True
     finally:
         service.metrics.in_flight.dec()
-        service.metrics.observe_request(
-            502 if answer.failed else 200, time.perf_counter() - began, stream=True
-        )
-
+        status = 502 if answer.failed else 200 if finished else CLIENT_CLOSED
+        service.metrics.observe_request(status, time.perf_counter() - began, stream=True)

@@ -170,7 +170,9 @@ def _call_params(body: Mapping[str, Any], settings: ServeSettings) -> dict[str, 
                 f"max_tokens {value} is over this server's limit of {settings.max_tokens}",
                 param="max_tokens",
             )
-    if "seed" in params and (isinstance(params["seed"], bool) or not isinstance(params["seed"], int)):
+    if "seed" in params and (
+        isinstance(params["seed"], bool) or not isinstance(params["seed"], int)
+    ):
         raise RequestError(400, "seed must be an integer", param="seed")
     stop = params.get("stop")
     if stop is not None and not (
@@ -209,7 +211,9 @@ def _overrides(value: Any, settings: ServeSettings) -> tuple[float | None, float
         cap = settings.max_cost_per_query
         if not _number_in(max_cost, 0.0, math.inf) or not 0 < max_cost < math.inf:
             raise RequestError(
-                400, "bestroute.max_cost must be a number of dollars > 0", param="bestroute.max_cost"
+                400,
+                "bestroute.max_cost must be a number of dollars > 0",
+                param="bestroute.max_cost",
             )
         if cap is not None and max_cost > cap:
             raise RequestError(

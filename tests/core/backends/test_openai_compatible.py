@@ -10,7 +10,13 @@ import pytest
 from bestroute.backends.openai_compatible import OpenAICompatibleBackend
 from bestroute.cost import HeuristicCounter
 from bestroute.errors import ConfigurationError, EndpointError
-from tests.support.openai_endpoint import Fault, OpenAIEndpoint, ReceivedRequest, echo_backend
+from tests.support.openai_endpoint import (
+    Fault,
+    OpenAIEndpoint,
+    ReceivedRequest,
+    WordStreamer,
+    echo_backend,
+)
 from tests.support.uvicorn_thread import serve_in_thread
 
 QUESTION = "What is the capital of Peru?"
@@ -91,9 +97,7 @@ async def test_request_parameters_member_defaults_and_extra_body(
     served: tuple[OpenAIEndpoint, str],
 ) -> None:
     server, url = served
-    member = backend(
-        url, params={"temperature": 0.3, "max_tokens": 9}, extra_body={"top_k": 20}
-    )
+    member = backend(url, params={"temperature": 0.3, "max_tokens": 9}, extra_body={"top_k": 20})
     await member.agenerate(MESSAGES, 1, temperature=0.9, max_new_tokens=5, callbacks=[object()])
     body = server.received[0].body
     assert body["temperature"] == 0.9  # the call's own wins over the member's default
@@ -184,7 +188,7 @@ async def test_a_stream_dropped_midway_raises_an_endpoint_error(
     served: tuple[OpenAIEndpoint, str],
 ) -> None:
     server, url = served
-    server.backends["words"] = _word_streamer()
+    server.backends["words"] = WordStreamer(("one ", "two ", "three ", "four"))
     server.fault = lambda request: Fault(close_after_chunks=2)
     member = OpenAICompatibleBackend("words", base_url=url, api_key_env=None)
     received: list[str] = []
@@ -201,18 +205,3 @@ def test_sync_callers_on_fresh_loops_each_get_a_working_client(
     member = backend(url)
     for _ in range(2):  # asyncio.run closes its loop; a client bound to it must not be reused
         assert len(asyncio.run(member.agenerate(MESSAGES, 2))) == 2
-
-
-def _word_streamer() -> object:
-    """A backend whose astream yields four words, so a stream can be cut between them."""
-    from bestroute.backends.function import FunctionBackend
-
-    class Words(FunctionBackend):
-        async def astream(self, messages: object, **params: object):  # type: ignore[no-untyped-def]
-            for word in ("one ", "two ", "three ", "four"):
-                yield word
-
-    async def generate(messages: object, **params: object) -> str:
-        return "one two three four"
-
-    return Words(generate)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bestroute.demo import CHEAP, REFERENCE, assets_dir
+from bestroute.demo import assets_dir
 from bestroute.engine import BestRoute
 from bestroute.serve import RoutingService, ServeSettings, create_app, load_engine
 from tests.support.openai_endpoint import OpenAIEndpoint, echo_backend
+from tests.support.pools import write_demo_pool
 from tests.support.uvicorn_thread import serve_in_thread
 
 SETTINGS = ServeSettings(
@@ -26,29 +27,6 @@ SETTINGS = ServeSettings(
 StartServer = Callable[..., AbstractContextManager[tuple[str, RoutingService]]]
 
 
-def write_pool(path: Path, url: str, *, cheap: str = "cheap", big: str = "big") -> Path:
-    """A pool YAML with the demo's candidate names (so the demo router fits) as openai members."""
-    path.write_text(
-        f"""
-reference: {REFERENCE}
-max_n: 4
-candidates:
-  - name: {CHEAP}
-    backend: {{openai: {cheap}, base_url: "{url}/v1", api_key_env: null, timeout_s: 30}}
-    input_price: 0.10
-    output_price: 0.10
-    expected_output_tokens: 24
-  - name: {REFERENCE}
-    backend: {{openai: {big}, base_url: "{url}/v1", api_key_env: null, timeout_s: 30}}
-    input_price: 5.0
-    output_price: 15.0
-    expected_output_tokens: 24
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
 @pytest.fixture(scope="session")
 def echo_endpoint() -> Iterator[tuple[OpenAIEndpoint, str]]:
     """The project's endpoint serving two echo models with a small fixed latency."""
@@ -58,8 +36,10 @@ def echo_endpoint() -> Iterator[tuple[OpenAIEndpoint, str]]:
 
 
 @pytest.fixture(scope="session")
-def echo_pool(echo_endpoint: tuple[OpenAIEndpoint, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_pool(tmp_path_factory.mktemp("serve") / "pool.yaml", echo_endpoint[1])
+def echo_pool(
+    echo_endpoint: tuple[OpenAIEndpoint, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return write_demo_pool(tmp_path_factory.mktemp("serve") / "pool.yaml", echo_endpoint[1])
 
 
 @pytest.fixture(scope="session")

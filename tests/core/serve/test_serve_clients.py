@@ -38,7 +38,7 @@ def test_openai_client_gets_the_routed_answer_with_summed_usage(shared_server: s
     assert details["n"] == int(details["arm"].rsplit("@", 1)[1])
     assert len(details["scores"]) == (details["n"] if details["n"] > 1 else 0)
     assert set(details["probabilities"]) == {f"{CHEAP}@{n}" for n in range(1, 5)}
-    assert 0 < details["actual_cost"] and 0 < details["reference_estimated_cost"]
+    assert details["actual_cost"] > 0 and details["reference_estimated_cost"] > 0
     assert completion.usage is not None
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (
         expected_usage(details, QUESTION)
@@ -50,7 +50,9 @@ def test_openai_client_gets_the_routed_answer_with_summed_usage(shared_server: s
     assert headers["x-bestroute-arm"] == details["arm"]
     assert headers["x-bestroute-model"] == completion.model
     assert headers["x-bestroute-n"] == str(details["n"])
-    assert float(headers["x-bestroute-actual-cost"]) == pytest.approx(details["actual_cost"], abs=1e-8)
+    assert float(headers["x-bestroute-actual-cost"]) == pytest.approx(
+        details["actual_cost"], abs=1e-8
+    )
     assert float(headers["x-bestroute-threshold"]) == pytest.approx(details["threshold"], abs=1e-5)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 from bestroute.data.pool_config import load_pool_config
 from bestroute.engine import BestRoute
-from tests.core.serve.conftest import SETTINGS, StartServer, write_pool
-from tests.support.openai_endpoint import Fault, OpenAIEndpoint, echo_backend
+from tests.core.serve.conftest import SETTINGS, StartServer
+from tests.support.openai_endpoint import Fault, OpenAIEndpoint, WordStreamer, echo_backend
+from tests.support.pools import write_demo_pool
 from tests.support.uvicorn_thread import serve_in_thread
 
 GOOD = {"model": "bestroute", "messages": [{"role": "user", "content": "What is 2 + 2?"}]}
@@ -50,7 +52,11 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
             "messages[0]",
             "role",
         ),
-        (json.dumps({**GOOD, "messages": [{"role": "user"}]}).encode(), "messages[0].content", "missing"),
+        (
+            json.dumps({**GOOD, "messages": [{"role": "user"}]}).encode(),
+            "messages[0].content",
+            "missing",
+        ),
         (json.dumps({**GOOD, "n": 3}).encode(), "n", "n must be 1"),
         (json.dumps({**GOOD, "temperature": 7}).encode(), "temperature", "temperature"),
         (json.dumps({**GOOD, "max_tokens": 100000}).encode(), "max_tokens", "limit of 256"),
@@ -123,16 +129,16 @@ def test_an_oversize_body_gets_413(shared_server: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def failing_engine(
-    echo_engine: BestRoute, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
+def failing_engine(echo_engine: BestRoute, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The demo router over a pool whose endpoint answers every request with HTTP 500."""
     endpoint = OpenAIEndpoint(
         {"cheap": echo_backend(), "big": echo_backend()},
         fault=lambda request: Fault(status=500, message="the GPU caught fire"),
     )
     with serve_in_thread(endpoint.app) as url:
-        pool = load_pool_config(write_pool(tmp_path_factory.mktemp("failing") / "pool.yaml", url))
+        pool = load_pool_config(
+            write_demo_pool(tmp_path_factory.mktemp("failing") / "pool.yaml", url)
+        )
         yield BestRoute(pool, echo_engine.router, echo_engine.scorer, echo_engine.policy)
 
 
@@ -140,7 +146,7 @@ def failing_engine(
 def test_all_arms_failed_is_502_with_each_arms_reason(
     start_server: StartServer, failing_engine: BestRoute, stream: bool
 ) -> None:
-    with start_server(engine=failing_engine) as (url, service):
+    with start_server(engine=failing_engine) as (url, _):
         error = _error(_post(url, {**GOOD, "stream": stream}), 502)
         assert error["code"] == "all_arms_failed"
         attempts = error["bestroute"]["attempts"]
@@ -151,29 +157,21 @@ def test_all_arms_failed_is_502_with_each_arms_reason(
             assert all("the GPU caught fire" in e for e in attempt["errors"])
         assert httpx.get(f"{url}/health").status_code == 200
         metrics = httpx.get(f"{url}/metrics").text
-        assert f'bestroute_requests_total{{status="502",stream="{str(stream).lower()}"}} 1' in metrics
+        assert (
+            f'bestroute_requests_total{{status="502",stream="{str(stream).lower()}"}} 1' in metrics
+        )
         assert 'bestroute_arm_failures_total{arm="reference@1"} 1' in metrics
 
 
 def test_a_stream_that_breaks_midway_ends_with_an_error_event(
     start_server: StartServer, echo_engine: BestRoute, tmp_path: Path
 ) -> None:
-    from bestroute.backends.function import FunctionBackend
-
-    class Words(FunctionBackend):
-        async def astream(self, messages: Any, **params: Any) -> Any:
-            for word in ("one ", "two ", "three"):
-                yield word
-
-    async def generate(messages: Any, **params: Any) -> str:
-        return "one two three"
-
     endpoint = OpenAIEndpoint(
-        {"cheap": Words(generate), "big": Words(generate)},
+        {"cheap": WordStreamer(), "big": WordStreamer()},
         fault=lambda request: Fault(close_after_chunks=2) if request.body.get("stream") else None,
     )
     with serve_in_thread(endpoint.app) as endpoint_url:
-        pool = load_pool_config(write_pool(tmp_path / "pool.yaml", endpoint_url))
+        pool = load_pool_config(write_demo_pool(tmp_path / "pool.yaml", endpoint_url))
         engine = BestRoute(pool, echo_engine.router, echo_engine.scorer, echo_engine.policy)
         with start_server(engine=engine) as (url, _):
             body = {**GOOD, "stream": True, "bestroute": {"threshold": 0.0}}  # cheap@1 streams
@@ -191,3 +189,25 @@ def test_a_stream_that_breaks_midway_ends_with_an_error_event(
             assert _post(url, GOOD).status_code == 200  # the server is still serving
             metrics = httpx.get(f"{url}/metrics").text
             assert 'bestroute_requests_total{status="502",stream="true"} 1' in metrics
+
+
+def test_a_client_that_leaves_mid_stream_is_counted_and_the_server_carries_on(
+    start_server: StartServer, echo_engine: BestRoute, tmp_path: Path
+) -> None:
+    endpoint = OpenAIEndpoint({"cheap": WordStreamer(["w "] * 40, 0.05), "big": echo_backend()})
+    with serve_in_thread(endpoint.app) as endpoint_url:
+        pool = load_pool_config(write_demo_pool(tmp_path / "pool.yaml", endpoint_url))
+        engine = BestRoute(pool, echo_engine.router, echo_engine.scorer, echo_engine.policy)
+        with start_server(engine=engine) as (url, _):
+            body = {**GOOD, "stream": True, "bestroute": {"threshold": 0.0}}
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+                lines = response.iter_lines()
+                while '"content": "w "' not in next(lines):
+                    pass  # leave after the first word
+            deadline = time.monotonic() + 30
+            counted = 'bestroute_requests_total{status="499",stream="true"} 1'
+            while counted not in httpx.get(f"{url}/metrics").text:
+                assert time.monotonic() < deadline, "the closed stream was never counted"
+                time.sleep(0.1)
+            assert "bestroute_requests_in_flight 0" in httpx.get(f"{url}/metrics").text
+            assert _post(url, GOOD).status_code == 200
