@@ -181,9 +181,13 @@ class OpenAIEndpoint:
                 raise _DroppedConnection("injected: the stream stops here")
             pieces.append(item)
             sent += 1
-            yield event({"content": item})
+            if item:
+                yield event({"content": item})
+        calls = _tool_calls(final)
+        if calls:
+            yield event({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})
         finish = str(final.metadata.get("finish_reason", "stop")) if final else "stop"
-        yield event({}, finish)
+        yield event({}, "tool_calls" if calls else finish)
         if include_usage:
             prompt = final.input_tokens if final else 0
             completion = final.output_tokens if final else len("".join(pieces)) // 4
@@ -246,7 +250,8 @@ async def _deltas(
     stream = getattr(backend, "astream", None)
     if stream is None:
         sample = (await backend.agenerate(messages, 1, **params))[0]
-        yield sample.text
+        message = sample.message
+        yield str(message.get("content") or "") if isinstance(message, Mapping) else sample.text
         yield sample
         return
     extra = {"final_sample": True} if "final_sample" in _parameters(stream) else {}
@@ -257,6 +262,14 @@ async def _deltas(
             yield item.text
         else:
             yield str(item)
+
+
+def _tool_calls(sample: Sample | None) -> list[dict[str, Any]]:
+    """The OpenAI-style tool calls of a sample whose message is an assistant message dict."""
+    message = sample.message if sample is not None else None
+    if not isinstance(message, Mapping):
+        return []
+    return [dict(call) for call in message.get("tool_calls") or []]
 
 
 def _parameters(function: Any) -> set[str]:

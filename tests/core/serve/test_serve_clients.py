@@ -139,3 +139,95 @@ def test_models_and_health(shared_server: str) -> None:
     assert models["data"][0]["bestroute"]["candidates"] == [CHEAP, REFERENCE]
     health = httpx.get(f"{shared_server}/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _tool_caller() -> Any:
+    """A backend that answers every request with a call of the tool it was given."""
+    from bestroute.backends.function import FunctionBackend
+    from bestroute.types import Sample
+
+    async def generate(messages: Any, **params: Any) -> Sample:
+        name = params["tools"][0]["function"]["name"]
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": name, "arguments": '{"city": "Paris"}'},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return Sample(f'[{{"name": "{name}"}}]', 10, 8, message=message)
+
+    return FunctionBackend(generate)
+
+
+@pytest.fixture(scope="module")
+def tool_server(echo_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from bestroute.data.pool_config import load_pool_config
+    from bestroute.engine import BestRoute
+    from bestroute.serve import RoutingService, create_app
+    from tests.core.serve.conftest import SETTINGS
+    from tests.support.openai_endpoint import OpenAIEndpoint
+    from tests.support.pools import write_demo_pool
+    from tests.support.uvicorn_thread import serve_in_thread
+
+    endpoint = OpenAIEndpoint({"cheap": _tool_caller(), "big": _tool_caller()})
+    with serve_in_thread(endpoint.app) as endpoint_url:
+        pool = load_pool_config(
+            write_demo_pool(tmp_path_factory.mktemp("tools") / "pool.yaml", endpoint_url)
+        )
+        engine = BestRoute(pool, echo_engine.router, echo_engine.scorer, echo_engine.policy)
+        with serve_in_thread(create_app(RoutingService(engine, SETTINGS))) as url:
+            yield url
+
+
+def test_tool_calls_pass_through_json_and_stream(tool_server: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{tool_server}/v1", api_key="unused", max_retries=0)
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    completion = client.chat.completions.create(
+        model="bestroute", messages=messages, tools=[WEATHER_TOOL]
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
+    assert choice.message.tool_calls[0].function.name == "get_weather"
+    assert choice.message.tool_calls[0].function.arguments == '{"city": "Paris"}'
+    chunks = list(
+        client.chat.completions.create(
+            model="bestroute",
+            messages=messages,
+            tools=[WEATHER_TOOL],
+            stream=True,
+            extra_body={"bestroute": {"threshold": 0.0}},  # n = 1: the member's own stream
+        )
+    )
+    calls = [
+        c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls
+    ]
+    assert len(calls) == 1 and calls[0][0].function.name == "get_weather"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+def test_langchain_agents_get_tool_calls_from_the_server(tool_server: str) -> None:
+    pytest.importorskip("langchain_openai")
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(model="bestroute", base_url=f"{tool_server}/v1", api_key="unused")
+    message = llm.bind_tools([WEATHER_TOOL]).invoke("What is the weather in Paris?")
+    assert message.tool_calls == [
+        {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
+    ]
