@@ -54,7 +54,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-n", type=int, help="largest n a request may be routed to")
     parser.add_argument("--max-tokens", type=int, help="largest max_tokens a request may ask")
     parser.add_argument(
-        "--max-body-bytes", type=int, default=1_000_000, help="larger bodies get 413 (1 MB)"
+        "--max-body-bytes",
+        type=int,
+        default=1_000_000,  # ServeSettings' default; bestroute.serve is imported only to serve
+        help="larger bodies get 413 (default 1 MB)",
     )
     parser.add_argument(
         "--sample-timeout", type=float, help="seconds each sampling call may take (default: none)"

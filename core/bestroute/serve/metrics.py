@@ -25,6 +25,8 @@ Labels = tuple[tuple[str, str], ...]
 class Counter:
     """A monotonically increasing value per label set."""
 
+    kind = "counter"
+
     def __init__(self, name: str, help_text: str) -> None:
         self.name, self.help = name, help_text
         self.values: dict[Labels, float] = defaultdict(float)
@@ -33,7 +35,7 @@ class Counter:
         self.values[tuple(sorted(labels.items()))] += amount
 
     def lines(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
         values = self.values or {(): 0.0}
         out += [f"{self.name}{_labels(k)} {_number(v)}" for k, v in sorted(values.items())]
         return out
@@ -42,12 +44,10 @@ class Counter:
 class Gauge(Counter):
     """A value that goes up and down (requests in flight)."""
 
+    kind = "gauge"
+
     def dec(self, amount: float = 1.0, **labels: str) -> None:
         self.inc(-amount, **labels)
-
-    def lines(self) -> list[str]:
-        return [line.replace(" counter", " gauge", 1) if line.startswith("# TYPE") else line
-                for line in super().lines()]  # fmt: skip
 
 
 class Histogram:
