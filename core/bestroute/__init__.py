@@ -2,6 +2,7 @@
 
 from bestroute.backends.base import Backend
 from bestroute.backends.function import FunctionBackend
+from bestroute.backends.openai_compatible import OpenAICompatibleBackend
 from bestroute.cost import (
     HeuristicCounter,
     TiktokenCounter,
@@ -17,6 +18,7 @@ from bestroute.errors import (
     CheckpointError,
     ConfigurationError,
     DataFormatError,
+    EndpointError,
     InvalidQueryError,
     ModelNotFoundError,
 )
@@ -42,10 +44,12 @@ __all__ = [
     "ConfigurationError",
     "DataFormatError",
     "Decision",
+    "EndpointError",
     "FunctionBackend",
     "HeuristicCounter",
     "InvalidQueryError",
     "ModelNotFoundError",
+    "OpenAICompatibleBackend",
     "Pool",
     "Result",
     "Router",

@@ -245,6 +245,13 @@ class BestRoute:
         plan; a failure after chunks were sent raises :class:`AllArmsFailedError`.
         """
         decision = await self.aroute(messages, query=query)
+        async for item in self.aexecute_stream(decision, messages, **params):
+            yield item
+
+    async def aexecute_stream(
+        self, decision: Decision, messages: Messages | str, **params: Any
+    ) -> AsyncIterator[SampleChunk | Result]:
+        """:meth:`astream` for a decision already made (a server sends it before streaming)."""
         async for item in self._follow_plan(decision, messages, params, stream=True):
             yield item
 

@@ -37,6 +37,18 @@ class InvalidPriceError(ConfigurationError, DataFormatError):
     """A price is not a finite number >= 0 dollars per 1M tokens (in code or in a prices file)."""
 
 
+class EndpointError(BestRouteError, RuntimeError):
+    """A model endpoint (an OpenAI-compatible API) refused or failed a call; the message says why.
+
+    ``status_code`` is the HTTP status when the endpoint answered, else None (timeout, no
+    connection). Messages never contain the API key.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
 class AllArmsFailedError(BestRouteError, RuntimeError):
     """Every arm tried (chosen, fallbacks and the reference) failed to return a sample.
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from bestroute.errors import BestRouteError
 
 #: Subcommand modules under ``bestroute.cli``, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("demo", "collect", "train", "calibrate", "eval")
+SUBCOMMANDS: tuple[str, ...] = ("demo", "collect", "train", "calibrate", "eval", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,13 @@
           supports_n: false                   # true when f accepts n= and returns n results
         input_price: 0.1                      # dollars per 1M tokens (else from the prices file)
         output_price: 0.2
+      - name: gpt-4o-mini
+        backend:
+          openai: gpt-4o-mini                 # any OpenAI-compatible endpoint (base_url, key...)
+          api_key_env: OPENAI_API_KEY
+      - name: claude
+        backend:
+          langchain: anthropic:claude-3-5-haiku-latest   # any LangChain chat model
       - name: smollm2
         backend:
           transformers: null                  # a local HF folder or GGUF file; null = SmolLM2
@@ -19,8 +26,10 @@
           max_new_tokens: 64
           temperature: 0.7
 
-A backend may also be written as a string: ``python:module:function``, ``transformers`` or
-``transformers:PATH``. Relative paths (prices file, ``file.py`` functions, model paths) are read
+The ``openai`` and ``langchain`` kinds and their options are described in
+:mod:`bestroute.data.pool_members`. A backend may also be written as a string:
+``python:module:function``, ``transformers``, ``transformers:PATH``, ``openai:MODEL`` or
+``langchain:PROVIDER:MODEL``. Relative paths (prices file, ``file.py`` functions, model paths) are read
 relative to the config file.
 """
 
@@ -45,7 +54,7 @@ from bestroute.errors import ConfigurationError
 from bestroute.pool import DEFAULT_MAX_N, Candidate, Pool
 from bestroute.prices import Prices, load_prices, price_value
 
-_BACKEND_KINDS = ("python", "transformers")
+_BACKEND_KINDS = ("python", "transformers", "openai", "langchain")
 _CANDIDATE_KEYS = frozenset(
     {"name", "backend", "input_price", "output_price", "expected_output_tokens"}
 )
@@ -132,6 +141,14 @@ def build_backend(spec: Any, base_dir: Path, name: str) -> Backend:
             options["gguf_file"] = _resolve_path(options["gguf_file"], base_dir)
         path = options.pop("path", None) if target_value is None else target_value
         return TransformersBackend(_resolve_path(path, base_dir), name=name, **options)
+    if kind == "openai":
+        from bestroute.data.pool_members import openai_member
+
+        return openai_member(target_value, options, name)
+    if kind == "langchain":
+        from bestroute.data.pool_members import langchain_member
+
+        return langchain_member(target_value, options, name)
     raise ConfigurationError(
         f"candidate {name!r}: unknown backend kind {kind!r}; use one of {_BACKEND_KINDS}"
     )
@@ -179,10 +196,12 @@ def pool_from_config(
             )
         if "backend" not in entry:
             raise ConfigurationError(f"candidate {name!r} needs a 'backend'")
+        backend = build_backend(entry["backend"], base_dir, name) if build_backends else None
         candidates.append(
             Candidate(
                 name=name,
-                backend=build_backend(entry["backend"], base_dir, name) if build_backends else None,
+                backend=backend,
+                token_counter=getattr(backend, "token_counter", None),
                 input_price=_price(entry, "input_price", name, prices),
                 output_price=_price(entry, "output_price", name, prices),
                 expected_output_tokens=float(
