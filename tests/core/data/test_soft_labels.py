@@ -264,5 +264,5 @@ def test_a_simulated_verifier_sits_between_random_and_the_oracle() -> None:
 @pytest.mark.parametrize("selector", ["verifier:1.5", "verifier:x", "verifier:", "best"])
 def test_a_bad_selector_names_the_choices(selector: str) -> None:
     record = _count_record(3)
-    with pytest.raises(ConfigurationError, match="verifier|choose one of"):
+    with pytest.raises(ConfigurationError, match=r"verifier|choose one of"):
         soft_labels([record], [Arm("m", 2)], REF, selector=selector)
