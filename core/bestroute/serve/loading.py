@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 from bestroute.engine import BestRoute
-from bestroute.policy import ThresholdPolicy
-
-DEFAULT_THRESHOLD = 0.5
 
 
 def load_engine(
@@ -20,18 +18,17 @@ def load_engine(
     max_n: int | None = None,
     sample_timeout_s: float | None = None,
 ) -> BestRoute:
-    """A BestRoute engine from a trained setup (``router/``, ``reward/``, ``threshold.json``)
-    and a pool config; ``threshold`` defaults to the setup's calibrated one, else 0.5."""
+    """:meth:`BestRoute.from_pretrained` over the pool config at ``pool``; ``max_n`` bounds the
+    arms the policy may choose (the pool's own ``max_n`` fixes the router's arms)."""
     from bestroute.data.pool_config import load_pool_config
-    from bestroute.router.checkpoint import load_router
-    from bestroute.scoring.reward_model import load_reward_model
-    from bestroute.trained_setup import read_trained_setup
 
-    trained = read_trained_setup(setup)
-    loaded_pool = load_pool_config(Path(pool))
-    router = load_router(trained.router_dir, pool=loaded_pool)
-    scorer = load_reward_model(trained.reward_dir) if trained.reward_dir else None
-    if threshold is None:
-        threshold = trained.threshold if trained.threshold is not None else DEFAULT_THRESHOLD
-    policy = ThresholdPolicy(threshold, max_cost_per_query, max_n)
-    return BestRoute(loaded_pool, router, scorer, policy, sample_timeout_s=sample_timeout_s)
+    engine = BestRoute.from_pretrained(
+        setup,
+        load_pool_config(Path(pool)),
+        threshold=threshold,
+        max_cost_per_query=max_cost_per_query,
+        sample_timeout_s=sample_timeout_s,
+    )
+    if max_n is not None:
+        engine.policy = dataclasses.replace(engine.policy, max_n=max_n)
+    return engine
