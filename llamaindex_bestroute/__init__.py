@@ -7,7 +7,8 @@ LlamaIndex LLM an engine backend; ``TransformersLLM`` is a LlamaIndex LLM over a
 transformers model.
 """
 
-from llamaindex_bestroute.backend import EmptyStreamError, LlamaIndexBackend
+from bestroute.errors import EmptyStreamError
+from llamaindex_bestroute.backend import LlamaIndexBackend
 from llamaindex_bestroute.llm import BestRouteLLM
 from llamaindex_bestroute.transformers_llm import TransformersLLM
 

@@ -16,7 +16,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
 from bestroute.cost import TokenCounter, counter_for
-from bestroute.errors import BestRouteError, ConfigurationError
+from bestroute.errors import ConfigurationError, EmptyStreamError
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 from llamaindex_bestroute._convert import (
     as_chat_messages,
@@ -25,10 +25,6 @@ from llamaindex_bestroute._convert import (
     tool_calls_of,
     usage_of,
 )
-
-
-class EmptyStreamError(BestRouteError, RuntimeError):
-    """A LlamaIndex LLM's stream ended without a single response chunk."""
 
 
 class LlamaIndexBackend:

@@ -26,14 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS, dollar_cost
-from bestroute.errors import ConfigurationError, DataFormatError, InvalidPriceError
-
-
-class MissingPriceError(ConfigurationError, KeyError):
-    """A model has no entry in the prices in use."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+from bestroute.errors import (
+    DataFormatError,
+    InvalidPriceError,
+    MissingPriceError,
+)
 
 
 @dataclass(frozen=True, slots=True)

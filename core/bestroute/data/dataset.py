@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from bestroute.errors import DataFormatError
+from bestroute.errors import DataFormatError, DatasetValidationError
 
 #: How many problems a validation error lists before it stops collecting.
 MAX_REPORTED_PROBLEMS = 20
@@ -70,14 +70,6 @@ class OutcomeRecord:
     query: str
     candidates: dict[str, CandidateOutcome] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class DatasetValidationError(DataFormatError):
-    """Bad records in an outcome dataset; ``problems`` holds ``(line, message)`` pairs."""
-
-    def __init__(self, message: str, problems: Sequence[tuple[int, str]]) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
 
 
 # -- conversion ----------------------------------------------------------------------------------

@@ -6,10 +6,11 @@ the routing details come in the ``bestroute`` field and ``x-bestroute-*`` header
 ``serve`` extra (starlette, uvicorn).
 """
 
+from bestroute.errors import RequestError
 from bestroute.serve.app import create_app
 from bestroute.serve.loading import load_engine
 from bestroute.serve.metrics import ServeMetrics
-from bestroute.serve.protocol import ChatRequest, RequestError, parse_chat_request
+from bestroute.serve.protocol import ChatRequest, parse_chat_request
 from bestroute.serve.service import RoutingService
 from bestroute.serve.settings import ServeSettings
 

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bestroute.errors import InvalidQueryError
-from bestroute.serve.protocol import RequestError, parse_chat_request
+from bestroute.errors import InvalidQueryError, RequestError
+from bestroute.serve.protocol import parse_chat_request
 from bestroute.serve.service import RoutingService, StreamingAnswer
 
 logger = logging.getLogger(__name__)

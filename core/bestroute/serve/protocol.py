@@ -15,58 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bestroute.errors import InvalidQueryError
+from bestroute.errors import RequestError
 from bestroute.serve.settings import ServeSettings
 
 #: Message roles the server accepts.
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 #: Request fields handed to every sampled call (``max_completion_tokens`` is read as ``max_tokens``).
 CALL_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice")
-
-
-class RequestError(InvalidQueryError):
-    """A request the server refuses; ``body()`` is the OpenAI-style error object to send.
-
-    ``status`` is the HTTP status (400 bad request, 404 unknown model, 413 too large, 502 every
-    arm failed...); ``param`` names the offending field; ``details`` goes under
-    ``error.bestroute`` (the per-arm reasons of a 502).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.details = dict(details) if details else None
-
-    @property
-    def kind(self) -> str:
-        """The OpenAI error ``type`` for the status."""
-        if self.status == 404:
-            return "not_found_error"
-        if self.status == 502:
-            return "upstream_error"
-        return "invalid_request_error" if self.status < 500 else "server_error"
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {
-            "message": self.message,
-            "type": self.kind,
-            "param": self.param,
-            "code": self.code,
-        }
-        if self.details is not None:
-            error["bestroute"] = self.details
-        return {"error": error}
 
 
 @dataclass(frozen=True, slots=True)

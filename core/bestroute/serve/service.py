@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bestroute.engine import BestRoute, Result
-from bestroute.errors import AllArmsFailedError
+from bestroute.errors import AllArmsFailedError, RequestError
 from bestroute.policy import ThresholdPolicy
 from bestroute.serve.metrics import ServeMetrics
-from bestroute.serve.protocol import ChatRequest, RequestError
+from bestroute.serve.protocol import ChatRequest
 from bestroute.serve.responses import (
     chunk_delta,
     chunk_event,

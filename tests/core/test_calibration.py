@@ -37,10 +37,10 @@ def test_route_by_threshold_matches_the_engine_policy() -> None:
             assert got == expected, (threshold, row)
 
 
-def test_cost_never_falls_as_the_threshold_rises(gsm8k) -> None:
-    o = gsm8k.outcomes
+def test_cost_never_falls_as_the_threshold_rises(gsm8k_join) -> None:
+    o = gsm8k_join.outcomes
     rng = np.random.default_rng(0)
-    probabilities = np.clip(gsm8k.labels + rng.normal(0, 0.2, gsm8k.labels.shape), 0, 1)
+    probabilities = np.clip(gsm8k_join.labels + rng.normal(0, 0.2, gsm8k_join.labels.shape), 0, 1)
     thresholds = candidate_thresholds(probabilities)
     assert thresholds[0] == 0.0 and thresholds[-1] >= np.nanmax(probabilities)
     cost, quality = threshold_table(
@@ -52,17 +52,17 @@ def test_cost_never_falls_as_the_threshold_rises(gsm8k) -> None:
     assert np.allclose(cost[-1], o.reference_cost) and np.allclose(quality[-1], o.reference_quality)
 
 
-def _noisy_router(gsm8k, seed: int = 0) -> np.ndarray:
+def _noisy_router(gsm8k_join, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    noisy = gsm8k.labels + rng.normal(0, 0.25, gsm8k.labels.shape)
+    noisy = gsm8k_join.labels + rng.normal(0, 0.25, gsm8k_join.labels.shape)
     return np.clip(noisy, 0.0, 1.0)
 
 
-def test_the_bound_is_more_conservative_than_the_point_estimate(gsm8k) -> None:
-    o = gsm8k.outcomes
+def test_the_bound_is_more_conservative_than_the_point_estimate(gsm8k_join) -> None:
+    o = gsm8k_join.outcomes
     rows = split_indices(len(o), seed=1).validation
     v = o.subset(rows)
-    probabilities = _noisy_router(gsm8k)[rows]
+    probabilities = _noisy_router(gsm8k_join)[rows]
     args = (probabilities, v.cost, v.quality, v.reference_quality, v.reference_cost)
     point = calibrate_threshold(*args, target_drop=0.01, confidence=0.5)
     bound = calibrate_threshold(*args, target_drop=0.01, confidence=0.95)
@@ -75,10 +75,10 @@ def test_the_bound_is_more_conservative_than_the_point_estimate(gsm8k) -> None:
     assert bound.n_queries == len(rows)
 
 
-def test_calibration_promise_holds_on_unseen_queries(gsm8k) -> None:
+def test_calibration_promise_holds_on_unseen_queries(gsm8k_join) -> None:
     """Across splits, the bound-calibrated threshold's drop on test stays near the target."""
-    o = gsm8k.outcomes
-    probabilities = _noisy_router(gsm8k, seed=5)
+    o = gsm8k_join.outcomes
+    probabilities = _noisy_router(gsm8k_join, seed=5)
     drops = []
     for seed in range(6):
         split = split_indices(len(o), train_fraction=0.25, validation_fraction=0.4, seed=seed)
@@ -106,9 +106,9 @@ def test_calibration_promise_holds_on_unseen_queries(gsm8k) -> None:
     assert np.mean(drops) <= 0.02
 
 
-def test_budget_calibration_keeps_the_cost_bound_within_budget(gsm8k) -> None:
-    o = gsm8k.outcomes
-    probabilities = _noisy_router(gsm8k)
+def test_budget_calibration_keeps_the_cost_bound_within_budget(gsm8k_join) -> None:
+    o = gsm8k_join.outcomes
+    probabilities = _noisy_router(gsm8k_join)
     budget = 0.5 * float(o.reference_cost.mean())
     result = calibrate_threshold(
         probabilities,
