@@ -44,6 +44,8 @@ from bestroute.risk_control import (
 #: meets the target (no finite-sample guarantee; kept to reproduce earlier reports).
 Guarantee = Literal["expected", "high_probability", "bootstrap"]
 GUARANTEES: tuple[Guarantee, ...] = ("expected", "high_probability", "bootstrap")
+#: The guarantee calibration uses unless told otherwise (see the evidence below it).
+DEFAULT_GUARANTEE: Guarantee = "bootstrap"
 #: Thresholds a guarantee mode walks, from 1 (safest) down to 0: fixed before any data is seen.
 GRID_SIZE = 4001
 
