@@ -448,7 +448,9 @@ def _fit_methods(
             l2_chosen.append(l2)
             return probs[predict_rows]
 
-        probs, crossfit = cross_fitted_probabilities(tfidf_fit_predict, labelled_rows, split.test, config)
+        probs, crossfit = cross_fitted_probabilities(
+            tfidf_fit_predict, labelled_rows, split.test, config
+        )
         timings["train_tfidf_lr"] = time.perf_counter() - tick
         details["tfidf_lr"] = {
             "l2": l2_chosen[-1],
