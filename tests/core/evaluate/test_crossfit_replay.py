@@ -39,3 +39,26 @@ def test_bootstrap_intervals_hold_the_point_estimate() -> None:
     point_drop = 1 - quality.sum() / reference_quality.sum()
     assert saving[0] < point_saving < saving[1] and drop[0] < point_drop < drop[1]
     assert 0.02 < drop[1] - drop[0] < 0.2  # about 4 standard errors of a 300-query drop
+
+
+def test_the_proxy_names_the_models_it_cannot_rank() -> None:
+    from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
+    from bestroute.evaluate.proxy import oracle_fallback_models
+    from bestroute.pool import Arm
+
+    scored = [OutcomeSample(10, 1.0, "a", 0.3), OutcomeSample(10, 0.0, "b", 0.9)]
+    unscored = [OutcomeSample(10, 1.0, "a"), OutcomeSample(10, 0.0, "b")]
+    record = OutcomeRecord(
+        "q1",
+        "What is 2 + 2?",
+        {
+            "scored": CandidateOutcome(5, scored, True),
+            "unscored": CandidateOutcome(5, unscored, True),
+            "single": CandidateOutcome(5, unscored[:1], True),
+            "ref": CandidateOutcome(5, unscored[:1], True),
+        },
+    )
+    arms = [Arm("scored", 2), Arm("unscored", 2), Arm("single", 1)]
+    assert oracle_fallback_models([record], arms) == ["unscored"]
+    # one sample per query: nothing to rank, so no fallback to report
+    assert oracle_fallback_models([record], [Arm("unscored", 1)]) == []
