@@ -64,8 +64,8 @@ def test_the_bound_is_more_conservative_than_the_point_estimate(gsm8k_join) -> N
     v = o.subset(rows)
     probabilities = _noisy_router(gsm8k_join)[rows]
     args = (probabilities, v.cost, v.quality, v.reference_quality, v.reference_cost)
-    point = calibrate_threshold(*args, target_drop=0.01, confidence=0.5)
-    bound = calibrate_threshold(*args, target_drop=0.01, confidence=0.95)
+    point = calibrate_threshold(*args, target_drop=0.01, confidence=0.5, guarantee="bootstrap")
+    bound = calibrate_threshold(*args, target_drop=0.01, confidence=0.95, guarantee="bootstrap")
     assert bound.drop_bound <= 0.01 + 1e-12 and point.drop_bound <= 0.01 + 1e-12
     assert bound.drop_bound >= bound.drop  # an upper bound
     assert bound.threshold >= point.threshold
@@ -92,6 +92,7 @@ def test_calibration_promise_holds_on_unseen_queries(gsm8k_join) -> None:
             target_drop=0.01,
             confidence=0.9,
             seed=seed,
+            guarantee="bootstrap",
         )
         _, quality = threshold_table(
             probabilities[split.test],
@@ -117,6 +118,7 @@ def test_budget_calibration_keeps_the_cost_bound_within_budget(gsm8k_join) -> No
         o.reference_quality,
         o.reference_cost,
         budget=budget,
+        guarantee="bootstrap",
     )
     assert result.cost <= result.cost_bound <= budget
     assert not result.reference_only
@@ -127,6 +129,7 @@ def test_budget_calibration_keeps_the_cost_bound_within_budget(gsm8k_join) -> No
         o.reference_quality,
         o.reference_cost,
         budget=budget / 4,
+        guarantee="bootstrap",
     )
     assert tighter.cost <= result.cost
 
@@ -147,11 +150,10 @@ def test_sequential_scan_stops_at_the_first_failure() -> None:
     quality = np.array([[1.0] * 4, [0.0] * 4, [1.0] * 4])
     cost = np.array([[1.0] * 4, [2.0] * 4, [3.0] * 4])
     settings = np.array([0.1, 0.5, 0.9])
-    free = calibrate_settings(
-        settings, cost, quality, reference, np.full(4, 10.0), target_drop=0.01
-    )
+    common = {"target_drop": 0.01, "guarantee": "bootstrap"}
+    free = calibrate_settings(settings, cost, quality, reference, np.full(4, 10.0), **common)
     strict = calibrate_settings(
-        settings, cost, quality, reference, np.full(4, 10.0), target_drop=0.01, sequential=True
+        settings, cost, quality, reference, np.full(4, 10.0), sequential=True, **common
     )
     assert free.threshold == pytest.approx(0.1)
     assert strict.threshold == pytest.approx(0.9)

@@ -9,8 +9,12 @@ Example::
 writes ``runs/gsm8k/router`` (load it with ``bestroute.router.load_router``) and
 ``runs/gsm8k/training.json``. ``--reward`` also trains the reward model that picks the best of n
 (``runs/gsm8k/reward``, for ``load_reward_model``) on preference pairs from samples with texts in
-the data and from ``--pairs`` (AlpacaEval annotation files). ``--calibration-fraction`` holds out
-that share of the queries and writes ``threshold.json`` for ``--target-drop`` (needs ``--prices``).
+the data and from ``--pairs`` (AlpacaEval annotation files). With ``--prices`` it also writes ``threshold.json`` for
+``--target-drop``, calibrated by cross-fitting: ``--folds`` routers (default 5) each train on the
+other folds and predict theirs, so the threshold is calibrated on out-of-fold probabilities of
+*every* query, while the router saved is trained on all of them (``--folds 0``: no threshold).
+``threshold.json`` records the guarantee, target, confidence, n, folds, the drop's standard error
+and how many calibration queries the promise would need.
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from bestroute.cli.data_arguments import add_data_arguments
+from bestroute.cli.data_arguments import (
+    SELECTOR_HELP,
+    add_calibration_arguments,
+    add_data_arguments,
+    describe_calibration,
+    selector_argument,
+)
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS as DEFAULT_AVG_OUTPUT_TOKENS
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
 from bestroute.prices import load_prices
 from bestroute.training.config import DEFAULT_ENSEMBLE, RouterTrainingConfig
+from bestroute.training.crossfit import DEFAULT_FOLDS
 
 
 def register(subparsers: Any) -> None:
@@ -43,9 +54,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-n", type=int, default=5, help="largest n per arm (default 5)")
     parser.add_argument(
         "--selector",
-        choices=("proxy", "oracle", "random"),
+        type=selector_argument,
         default="oracle",
-        help="best-of-n selector behind the labels (default oracle; proxy reads recorded rewards)",
+        help=f"best-of-n selector behind the labels: {SELECTOR_HELP} (default oracle)",
     )
     parser.add_argument("--tolerance", type=float, default=0.0, help="label tolerance (0)")
     parser.add_argument("--mode", choices=("frozen", "finetune"), default="frozen")
@@ -75,34 +86,28 @@ def register(subparsers: Any) -> None:
         help="AlpacaEval annotation files or folders with judged pairs for the reward model",
     )
     parser.add_argument(
-        "--calibration-fraction",
-        type=float,
-        default=0.0,
-        help="hold out this share of queries to calibrate the threshold (default 0: none)",
+        "--folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        help=f"cross-fitting folds for threshold.json (default {DEFAULT_FOLDS}; needs --prices; "
+        "0: no threshold)",
     )
     parser.add_argument(
         "--target-drop", type=float, default=0.01, help="calibration target (default 0.01)"
     )
+    add_calibration_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bestroute.evaluate.splits import split_train_validation
-    from bestroute.training.records import calibrate_router, train_router_from_records
+    from bestroute.training.records import crossfit_calibrate, train_router_from_records
 
+    if args.folds == 1 or args.folds < 0:
+        raise ConfigurationError(f"--folds must be 0 (no threshold) or >= 2, got {args.folds}")
     prices = load_prices(args.prices) if args.prices else None
-    if args.calibration_fraction and prices is None:
-        raise ConfigurationError("calibrating needs dollar costs: pass --prices")
     default_tokens = prices.default_avg_output_tokens if prices else DEFAULT_AVG_OUTPUT_TOKENS
     records = load_sources(args.dataset, default_output_tokens=default_tokens)
-    calibration_records = []
-    if args.calibration_fraction:
-        split = split_train_validation(
-            len(records), validation_fraction=args.calibration_fraction, seed=args.seed
-        )
-        calibration_records = [records[i] for i in split.validation]
-        records = [records[i] for i in split.train]
     args.out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     trained = train_router_from_records(
@@ -127,26 +132,30 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.reward:
         report["reward"] = _train_reward(args, records, progress)
-    if calibration_records:
-        assert prices is not None
-        result = calibrate_router(
+    if args.folds and prices is None:
+        print("no --prices: no threshold.json (calibrating needs dollar costs)")
+    elif args.folds and args.mode != "frozen":
+        print("fine-tuned router: no threshold.json (calibrate it on held-out data)")
+    elif args.folds and prices is not None:
+        result = crossfit_calibrate(
             router_dir,
-            calibration_records,
+            records,
             prices,
             reference=args.reference,
             target_drop=args.target_drop,
+            guarantee=args.guarantee,
+            confidence=args.confidence,
+            folds=args.folds,
+            max_n=args.max_n,
             selector=args.selector,
-            seed=args.seed,
+            tolerance=args.tolerance,
+            config=_router_config(args),
             encoder_path=args.encoder,
+            seed=args.seed,
         )
         (args.out / "threshold.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
         report["calibration"] = result.to_dict()
-        calibration = result.calibration
-        print(
-            f"threshold {calibration.threshold:.4f} for a {100 * args.target_drop:g}% drop "
-            f"(bound {100 * calibration.drop_bound:.2f}%, saving "
-            f"{100 * calibration.cost_saving:.1f}% on {calibration.n_queries} queries)"
-        )
+        print(describe_calibration(result.calibration, f"{args.folds}-fold cross-fitted"))
     (args.out / "training.json").write_text(json.dumps(report, indent=1, default=_json) + "\n")
     return 0
 

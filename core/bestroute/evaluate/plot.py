@@ -54,11 +54,18 @@ def plot_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
         axis.axhline(0.0, color="black", linewidth=0.6)
         axis.set_xlabel("cost saved against always using the reference (%)")
         axis.set_ylabel("quality drop against the reference (%)")
-        axis.set_title(
+        label = report.get("selector_label", f"{report['selector']} selector")
+        guarantee = report.get("details", {}).get("guarantee")
+        calibrated = f"calibrated for 1%, {guarantee} guarantee" if guarantee else "calibrated"
+        title = (
             f"Replay on {report['n_test']} test queries; reference {report['reference']}, "
-            f"{report['selector']} selector (stars: threshold calibrated for 1%)",
-            fontsize=9,
+            f"{label}\nstars: threshold {calibrated}, scored on test (what a user gets); "
+            "curves: every threshold on test (hindsight)"
         )
+        fallback = report.get("details", {}).get("oracle_fallback_models") or []
+        if fallback:
+            title += f"\nproxy fell back to the oracle for {', '.join(fallback)}"
+        axis.set_title(title, fontsize=8)
         axis.set_xlim(-2, 102)
         top = max(
             [10.0]

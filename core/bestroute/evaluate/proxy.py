@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.rewards import attach_rewards
+from bestroute.pool import Arm
 from bestroute.training.pairs import preference_pairs
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,21 @@ def has_scorable_samples(records: Sequence[OutcomeRecord]) -> bool:
         for record in records
         for outcome in record.candidates.values()
     )
+
+
+def oracle_fallback_models(records: Sequence[OutcomeRecord], arms: Sequence[Arm]) -> list[str]:
+    """Models the proxy selector cannot rank: an arm of theirs draws several samples and some
+    record lacks a reward for one of them, so :mod:`bestroute.data.labels` uses the oracle."""
+    multi = {arm.model for arm in arms if arm.n > 1}
+    lacking = {
+        model
+        for record in records
+        for model, outcome in record.candidates.items()
+        if model in multi
+        and len(outcome.samples) > 1
+        and any(s.reward is None for s in outcome.samples)
+    }
+    return sorted(lacking)
 
 
 def with_proxy_rewards(

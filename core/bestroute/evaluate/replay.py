@@ -1,9 +1,14 @@
 """Replay evaluation: split, train every router on the same labels, trace every method on test.
 
-All methods see the same seeded split: routers train on the training split, thresholds are
-calibrated on the validation split, and curves are traced on the test split only (with
-``test_records``, train and validation come from ``records`` and the test split is the other
-data). The result is the report of :mod:`bestroute.evaluate.report`.
+All methods see the same seeded split into labelled queries (train + validation) and test.
+Every router is **cross-fitted** on the labelled queries (:mod:`bestroute.training.crossfit`):
+``folds`` routers each predict the fold they did not train on, every method's setting is
+calibrated on those out-of-fold probabilities of *all* labelled queries with the configured
+guarantee, and the router trained on all labelled queries is scored on test. Curves are traced on
+the test split only (with ``test_records``, the labelled queries are ``records`` and the test
+split is the other data). The headline is the calibrated setting scored on test, with bootstrap
+intervals; the best point of the test curve is kept as ``hindsight_saving_at_1pct`` (an upper
+bound no user gets). The result is the report of :mod:`bestroute.evaluate.report`.
 """
 
 from __future__ import annotations
@@ -11,12 +16,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bestroute.calibration import DEFAULT_CONFIDENCE, Calibration, calibrate_settings
+from bestroute.calibration import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_GUARANTEE,
+    GUARANTEES,
+    Calibration,
+    Guarantee,
+    calibrate_settings,
+    threshold_grid,
+)
 from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import Selector, check_selector, soft_labels
 from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
@@ -30,12 +43,17 @@ from bestroute.evaluate.policies import (
     RandomMixSweep,
     ThresholdSweep,
 )
-from bestroute.evaluate.proxy import has_scorable_samples, with_proxy_rewards
+from bestroute.evaluate.proxy import (
+    has_scorable_samples,
+    oracle_fallback_models,
+    with_proxy_rewards,
+)
 from bestroute.evaluate.report import ALL_METHODS, build_report, method_entry
 from bestroute.evaluate.splits import Split, split_indices, split_train_validation
 from bestroute.pool import Arm
 from bestroute.prices import ModelPrice
 from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.crossfit import DEFAULT_FOLDS, CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
 
 if TYPE_CHECKING:
@@ -61,6 +79,10 @@ class ReplayConfig:
     validation_fraction: float = 0.25
     target_drop: float = 0.01
     confidence: float = DEFAULT_CONFIDENCE
+    guarantee: Guarantee = DEFAULT_GUARANTEE
+    folds: int = DEFAULT_FOLDS
+    interval_resamples: int = 2000
+    inner_splits: int = 50
     methods: tuple[str, ...] = ALL_METHODS
     best_route: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
     baseline_router: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
@@ -99,7 +121,7 @@ def run_replay(
     details: dict[str, Any] = {"split": split.sizes()}
     if selector == "proxy" and has_scorable_samples(all_records):
         tick = time.perf_counter()
-        train_records = [all_records[i] for i in split.train]
+        train_records = [all_records[i] for i in split.labelled()]
         all_records, details["reward_model"] = with_proxy_rewards(
             train_records, all_records, seed=config.seed, progress=config.progress
         )
@@ -112,6 +134,9 @@ def run_replay(
         all_records, arms, config.reference, tolerance=config.tolerance, selector=selector
     )
     timings["outcomes_and_labels"] = time.perf_counter() - tick
+    fallback = oracle_fallback_models(all_records, arms) if selector == "proxy" else []
+    if fallback:
+        logger.warning("proxy selector: no rewards for %s, the oracle picks their best", fallback)
     details["arms"] = [arm.key for arm in arms]
 
     tick = time.perf_counter()
@@ -123,25 +148,51 @@ def run_replay(
 
     families, method_details = _fit_methods(config, outcomes, labels, embeddings, split, timings)
     test = outcomes.subset(split.test)
-    validation = outcomes.subset(split.validation)
+    labelled_rows = split.labelled()
+    labelled = outcomes.subset(labelled_rows)
     ref_quality, ref_cost = test.mean_reference()
+    modes = tuple(dict.fromkeys((config.guarantee, *GUARANTEE_MODES_REPORTED)))
     methods: dict[str, dict[str, Any]] = {}
     for name, make_family in families.items():
         test_family = make_family(test, split.test)
         curve = trace_curve(test_family, ref_cost, ref_quality)
-        calibration = calibrate_family(
-            make_family(validation, split.validation), validation, config
-        )
-        calibrated = _calibrated_point(test_family, test, calibration)
+        calibration_family = make_family(labelled, labelled_rows)
+        by_guarantee: dict[str, dict[str, Any]] = {}
+        headline: CurvePoint | None = None
+        calibration: Calibration | None = None
+        for mode in modes:
+            calibrated_mode = calibrate_family(calibration_family, labelled, config, mode)
+            scored = _calibrated_point(test_family, test, calibrated_mode)
+            by_guarantee[mode] = {
+                **scored_entry(scored, test_family, test, calibrated_mode, config),
+                "calibration": calibrated_mode.to_dict(),
+            }
+            if mode == config.guarantee:
+                headline, calibration = scored, calibrated_mode
+        assert headline is not None and calibration is not None
         entry_details = dict(method_details.get(name, {}))
         entry_details["calibration"] = calibration.to_dict()
-        methods[name] = method_entry(curve, calibrated, entry_details)
+        entry = method_entry(curve, headline, entry_details)
+        entry["calibrated_1pct"].update(
+            {k: v for k, v in by_guarantee[config.guarantee].items() if k != "calibration"}
+        )
+        entry["calibrated_1pct_by_guarantee"] = by_guarantee
+        methods[name] = entry
+    if "best_route" in methods and config.inner_splits:
+        tick = time.perf_counter()
+        details["guarantee_evidence"] = inner_split_evidence(
+            families["best_route"](labelled, labelled_rows), labelled, config
+        )
+        timings["guarantee_evidence"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     details.update(
         {
             "timings_seconds": timings,
             "config": _config_dict(config),
-            "validation_reference_quality": validation.mean_reference()[0],
+            "calibration_queries": len(labelled_rows),
+            "calibration_reference_quality": labelled.mean_reference()[0],
+            "guarantee": config.guarantee,
+            "oracle_fallback_models": fallback,
         }
     )
     return build_report(
@@ -157,24 +208,171 @@ def run_replay(
 
 #: Builds a method's policy family on one split: ``(outcomes of the split, its row indices)``.
 FamilyFactory = Callable[[ReplayOutcomes, np.ndarray], PolicyFamily]
+#: Guarantee modes every report gives for every method, besides the configured one.
+GUARANTEE_MODES_REPORTED: tuple[Guarantee, ...] = ("expected", "high_probability")
 
 
 def calibrate_family(
-    family: PolicyFamily, outcomes: ReplayOutcomes, config: ReplayConfig
+    family: PolicyFamily,
+    outcomes: ReplayOutcomes,
+    config: ReplayConfig,
+    guarantee: Guarantee | None = None,
 ) -> Calibration:
-    """The setting of ``family`` whose bound on the validation drop meets the target."""
+    """The setting of ``family`` that keeps the drop target on ``outcomes`` under ``guarantee``.
+
+    Threshold families walk the fixed :func:`~bestroute.calibration.threshold_grid` under a
+    guarantee mode (the bootstrap mode their candidate thresholds); other families their own
+    fixed settings.
+    """
+    guarantee = guarantee or config.guarantee
+    if guarantee not in GUARANTEES:
+        raise ConfigurationError(f"guarantee must be one of {GUARANTEES}, got {guarantee!r}")
     settings = family.settings()
+    if isinstance(family, ThresholdSweep) and guarantee != "bootstrap":
+        settings = threshold_grid()
     cost, quality = family.outcome(settings)
-    return calibrate_settings(
+    result = calibrate_settings(
         settings,
         cost,
         quality,
         outcomes.reference_quality,
         outcomes.reference_cost,
         target_drop=config.target_drop,
+        guarantee=guarantee,
         confidence=config.confidence,
         seed=config.seed,
     )
+    if isinstance(family, ThresholdSweep):
+        return replace(result, threshold=min(result.threshold, 1.0))
+    return result
+
+
+def scored_entry(
+    scored: CurvePoint,
+    family: PolicyFamily,
+    test: ReplayOutcomes,
+    calibration: Calibration,
+    config: ReplayConfig,
+) -> dict[str, Any]:
+    """The calibrated setting's test saving and drop with 95% bootstrap intervals over test."""
+    if calibration.reference_only:
+        cost, quality = test.reference_cost, test.reference_quality
+    else:
+        costs, qualities = family.outcome(np.array([calibration.threshold]))
+        cost, quality = costs[0], qualities[0]
+    saving_interval, drop_interval = bootstrap_intervals(
+        cost,
+        quality,
+        test.reference_cost,
+        test.reference_quality,
+        resamples=config.interval_resamples,
+        seed=config.seed,
+    )
+    return {
+        "cost_saving": float(scored.cost_saving),
+        "quality_drop": float(scored.quality_drop),
+        "cost_saving_interval": saving_interval,
+        "quality_drop_interval": drop_interval,
+        "threshold": float(calibration.threshold),
+        "reference_only": calibration.reference_only,
+    }
+
+
+def bootstrap_intervals(
+    cost: np.ndarray,
+    quality: np.ndarray,
+    reference_cost: np.ndarray,
+    reference_quality: np.ndarray,
+    *,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[list[float], list[float]]:
+    """Percentile bootstrap intervals (over queries) of the saving and the relative drop."""
+    n = len(cost)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    ref_cost_total = weights @ np.asarray(reference_cost, dtype=np.float64)
+    ref_quality_total = weights @ np.asarray(reference_quality, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        savings = 1.0 - (weights @ np.asarray(cost, dtype=np.float64)) / ref_cost_total
+        drops = 1.0 - (weights @ np.asarray(quality, dtype=np.float64)) / ref_quality_total
+    tail = (1.0 - level) / 2.0
+    return _interval(savings, tail), _interval(drops, tail)
+
+
+def inner_split_evidence(
+    family: PolicyFamily,
+    labelled: ReplayOutcomes,
+    config: ReplayConfig,
+) -> dict[str, Any]:
+    """How each guarantee mode does on repeated halvings of the labelled queries (no test data).
+
+    Each of ``config.inner_splits`` seeded splits calibrates on one half of the out-of-fold
+    probabilities and scores the other half: the mean saving and drop, and the share of splits
+    over the target, per mode. This is the evidence the default guarantee is chosen on.
+    """
+    rng = np.random.default_rng(config.seed + 7919)
+    n = len(labelled)
+    results: dict[str, dict[str, list[float]]] = {
+        mode: {"saving": [], "drop": []} for mode in GUARANTEES
+    }
+    settings_by_mode: dict[str, np.ndarray] = {}
+    for mode in GUARANTEES:
+        settings = family.settings()
+        if isinstance(family, ThresholdSweep) and mode != "bootstrap":
+            settings = threshold_grid()
+        settings_by_mode[mode] = settings
+    tables = {mode: family.outcome(settings) for mode, settings in settings_by_mode.items()}
+    for _ in range(config.inner_splits):
+        order = rng.permutation(n)
+        calibrate_rows, score_rows = np.sort(order[: n // 2]), np.sort(order[n // 2 :])
+        for mode in GUARANTEES:
+            cost, quality = tables[mode]
+            result = calibrate_settings(
+                settings_by_mode[mode],
+                cost[:, calibrate_rows],
+                quality[:, calibrate_rows],
+                labelled.reference_quality[calibrate_rows],
+                labelled.reference_cost[calibrate_rows],
+                target_drop=config.target_drop,
+                guarantee=mode,
+                confidence=config.confidence,
+                seed=config.seed,
+                resamples=500,
+            )
+            index = len(settings_by_mode[mode]) - 1
+            if not result.reference_only:
+                index = int(np.flatnonzero(settings_by_mode[mode] >= result.threshold)[0])
+            ref_q = labelled.reference_quality[score_rows]
+            ref_c = labelled.reference_cost[score_rows]
+            q = ref_q if result.reference_only else quality[index, score_rows]
+            c = ref_c if result.reference_only else cost[index, score_rows]
+            results[mode]["saving"].append(1.0 - float(c.sum() / ref_c.sum()))
+            results[mode]["drop"].append(1.0 - float(q.sum() / ref_q.sum()))
+    return {
+        "splits": config.inner_splits,
+        "target_drop": config.target_drop,
+        "confidence": config.confidence,
+        "modes": {
+            mode: {
+                "mean_saving": float(np.mean(v["saving"])),
+                "mean_drop": float(np.mean(v["drop"])),
+                "share_over_target": float(
+                    np.mean(np.asarray(v["drop"]) > config.target_drop + 1e-12)
+                ),
+            }
+            for mode, v in results.items()
+        },
+    }
+
+
+def _interval(values: np.ndarray, tail: float) -> list[float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return [float("nan"), float("nan")]
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
+    return [float(low), float(high)]
 
 
 def _calibrated_point(
@@ -201,11 +399,16 @@ def _fit_methods(
     split: Split,
     timings: dict[str, float],
 ) -> tuple[dict[str, FamilyFactory], dict[str, dict[str, Any]]]:
-    """Fit every requested method on the training split; a policy-family factory for each."""
+    """Fit every requested method on the labelled queries; a policy-family factory for each.
+
+    Router methods get cross-fitted probabilities: out-of-fold on the labelled rows (what
+    calibration sees), from the router trained on all labelled rows on the test rows.
+    """
     families: dict[str, FamilyFactory] = {}
     details: dict[str, dict[str, Any]] = {}
     arms = outcomes.arms
-    train = outcomes.subset(split.train)
+    labelled_rows = split.labelled()
+    labelled = outcomes.subset(labelled_rows)
     queries = outcomes.queries
 
     def thresholds(probabilities: np.ndarray) -> FamilyFactory:
@@ -218,28 +421,45 @@ def _fit_methods(
         "n_label": (baselines.hard_labels(labels), singles, config.baseline_router),
     }
     if "hybrid_llm" in config.methods:
-        small = baselines.best_single_arm(labels[split.train], [arm.n for arm in arms])
+        small = baselines.best_single_arm(labels[labelled_rows], [arm.n for arm in arms])
         routers["hybrid_llm"] = (labels, [small], config.baseline_router)
     for name, (method_labels, columns, settings) in routers.items():
         if name not in config.methods:
             continue
         tick = time.perf_counter()
         columns = list(range(len(arms))) if columns is None else columns
-        probs, trained = _router_probabilities(
-            embeddings, queries, method_labels, arms, split.train, columns, settings, config.seed
+        fit_predict, summaries = _router_fit_predict(
+            embeddings, queries, method_labels, arms, columns, settings, config.seed
         )
-        details[name] = {**trained.summary(members=False), "arms": len(columns)}
+        probs, crossfit = cross_fitted_probabilities(fit_predict, labelled_rows, split.test, config)
+        details[name] = {**summaries[-1], "arms": len(columns), "crossfit": crossfit.summary()}
         timings[f"train_{name}"] = time.perf_counter() - tick
         families[name] = thresholds(probs)
     if "hybrid_llm" in routers:
         details["hybrid_llm"]["small_model"] = arms[small].model
     if "tfidf_lr" in config.methods:
         tick = time.perf_counter()
-        probs, l2 = baselines.tfidf_lr_probabilities(queries, labels, split.train, seed=config.seed)
+        l2_chosen: list[float] = []
+
+        def tfidf_fit_predict(train_rows: np.ndarray, predict_rows: np.ndarray) -> np.ndarray:
+            probs, l2 = baselines.tfidf_lr_probabilities(
+                queries, labels, train_rows, seed=config.seed
+            )
+            l2_chosen.append(l2)
+            return probs[predict_rows]
+
+        probs, crossfit = cross_fitted_probabilities(
+            tfidf_fit_predict, labelled_rows, split.test, config
+        )
         timings["train_tfidf_lr"] = time.perf_counter() - tick
-        details["tfidf_lr"] = {"l2": l2, "train_seconds": timings["train_tfidf_lr"]}
+        details["tfidf_lr"] = {
+            "l2": l2_chosen[-1],
+            "l2_per_fold": l2_chosen[:-1],
+            "train_seconds": timings["train_tfidf_lr"],
+            "crossfit": crossfit.summary(),
+        }
         families["tfidf_lr"] = thresholds(probs)
-    cheapest = baselines.cheapest_arm(train)
+    cheapest = baselines.cheapest_arm(labelled)
     if "random" in config.methods:
         families["random"] = lambda o, rows: RandomMixSweep(o, cheapest)
         details["random"] = {"arm": arms[cheapest].key}
@@ -255,35 +475,61 @@ def _fit_methods(
     return families, details
 
 
-def _router_probabilities(
+def cross_fitted_probabilities(
+    fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    labelled_rows: np.ndarray,
+    test_rows: np.ndarray,
+    config: ReplayConfig,
+) -> tuple[np.ndarray, CrossFit]:
+    """Probabilities of every row: out-of-fold on ``labelled_rows``, from the model trained on
+    all of them on ``test_rows`` (the shipped router); plus the cross-fit's record."""
+    crossfit = cross_fit(labelled_rows, fit_predict, folds=config.folds, seed=config.seed)
+    shipped = np.asarray(fit_predict(labelled_rows, test_rows), dtype=np.float64)
+    n_rows = int(max(labelled_rows.max(initial=-1), test_rows.max(initial=-1))) + 1
+    probabilities = np.full((n_rows, crossfit.probabilities.shape[1]), np.nan)
+    probabilities[crossfit.rows] = crossfit.probabilities
+    probabilities[test_rows] = shipped
+    return probabilities, crossfit
+
+
+def _router_fit_predict(
     embeddings: np.ndarray,
     queries: Sequence[str],
     labels: np.ndarray,
     arms: Sequence[Arm],
-    train_rows: np.ndarray,
     columns: Sequence[int],
     settings: RouterTrainingConfig,
     seed: int,
-) -> tuple[np.ndarray, TrainedRouter]:
-    """Train on ``train_rows`` and predict every row: probabilities ``(N, len(arms))``.
+) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], list[dict[str, Any]]]:
+    """A ``fit_predict`` that trains the recipe's router on some rows and predicts others.
 
     Only the arms in ``columns`` get a head; the others are NaN (not offered by this method).
+    Each call's training summary is appended to the returned list.
     """
     from bestroute.training.recipe import train_router  # imported here: it loads torch
 
     if not columns:
         raise ConfigurationError("a router needs at least one arm column")
-    trained = train_router(
-        labels[np.ix_(train_rows, np.asarray(columns, dtype=np.int64))],
-        [arms[c] for c in columns],
-        queries=[queries[i] for i in train_rows],
-        embeddings=embeddings[train_rows],
-        config=settings,
-        seed=seed,
-    )
-    probabilities = np.full((len(queries), len(arms)), np.nan)
-    probabilities[:, list(columns)] = trained.router.predict_embeddings(embeddings, list(queries))
-    return probabilities, trained
+    summaries: list[dict[str, Any]] = []
+    picked = np.asarray(columns, dtype=np.int64)
+
+    def fit_predict(train_rows: np.ndarray, predict_rows: np.ndarray) -> np.ndarray:
+        trained: TrainedRouter = train_router(
+            labels[np.ix_(train_rows, picked)],
+            [arms[c] for c in columns],
+            queries=[queries[i] for i in train_rows],
+            embeddings=embeddings[train_rows],
+            config=settings,
+            seed=seed,
+        )
+        summaries.append(trained.summary(members=False))
+        probabilities = np.full((len(predict_rows), len(arms)), np.nan)
+        probabilities[:, list(columns)] = trained.router.predict_embeddings(
+            embeddings[predict_rows], [queries[i] for i in predict_rows]
+        )
+        return probabilities
+
+    return fit_predict, summaries
 
 
 def _fixed(by_n: dict[float, int]) -> FamilyFactory:

@@ -21,6 +21,10 @@ class Split:
     validation: np.ndarray
     test: np.ndarray
 
+    def labelled(self) -> np.ndarray:
+        """Train and validation together (sorted): the queries cross-fitting calibrates on."""
+        return np.sort(np.concatenate([self.train, self.validation]))
+
     def sizes(self) -> dict[str, int]:
         return {
             "train": len(self.train),

@@ -4,6 +4,8 @@
   figures, configured by :class:`RouterTrainingConfig` (:mod:`~bestroute.training.config`).
 * :func:`fit_router_net` (:mod:`~bestroute.training.network_fit`): one network, configured by
   :class:`RouterFitConfig`; :mod:`~bestroute.training.ensemble` merges several into one.
+* :func:`cross_fit` (:mod:`~bestroute.training.crossfit`): out-of-fold probabilities for
+  calibration on every labelled query.
 * :class:`EmbeddingCache` (:mod:`~bestroute.training.embeddings`): query embeddings on disk.
 * :func:`train_reward_model` (:mod:`~bestroute.training.reward`) on :class:`PreferencePair`
   lists (:mod:`~bestroute.training.pairs`).
@@ -19,6 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from bestroute.training.config import RouterFitConfig, RouterTrainingConfig
+from bestroute.training.crossfit import CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
 from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs, preference_pairs
 
@@ -31,12 +34,14 @@ if TYPE_CHECKING:
         RouterCalibration,
         RouterFromRecords,
         calibrate_router,
+        crossfit_calibrate,
         train_reward_from_records,
         train_router_from_records,
     )
     from bestroute.training.reward import RewardTrainingReport, train_reward_model
 
 __all__ = [
+    "CrossFit",
     "EmbeddingCache",
     "LazyEncoder",
     "PreferencePair",
@@ -50,6 +55,8 @@ __all__ = [
     "TrainedRouter",
     "alpaca_eval_pairs",
     "calibrate_router",
+    "cross_fit",
+    "crossfit_calibrate",
     "fit_router_net",
     "merge_routers",
     "preference_pairs",
@@ -71,6 +78,7 @@ _LAZY = {
     "RouterCalibration": "bestroute.training.records",
     "RouterFromRecords": "bestroute.training.records",
     "calibrate_router": "bestroute.training.records",
+    "crossfit_calibrate": "bestroute.training.records",
     "train_reward_from_records": "bestroute.training.records",
     "train_router_from_records": "bestroute.training.records",
     "RewardTrainingReport": "bestroute.training.reward",

@@ -2,8 +2,9 @@
 
 :func:`train_router_from_records` builds BEST-Route soft labels over the arms ``(m, n)`` the
 records offer and trains the recipe's router on them (:func:`~bestroute.training.train_router`,
-frozen encoder with cached embeddings by default); :func:`calibrate_router` picks a saved
-router's threshold on validation records; :func:`train_reward_from_records` trains the proxy
+frozen encoder with cached embeddings by default); :func:`crossfit_calibrate` picks its
+threshold on out-of-fold probabilities of the training records (cross-fitting),
+:func:`calibrate_router` a saved router's threshold on held-out records; :func:`train_reward_from_records` trains the proxy
 reward model on preference pairs taken from samples with texts.
 """
 
@@ -18,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from bestroute.calibration import DEFAULT_CONFIDENCE, Calibration, calibrate_threshold
+from bestroute.calibration import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_GUARANTEE,
+    Calibration,
+    Guarantee,
+    calibrate_threshold,
+)
 from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import Selector, soft_labels
 from bestroute.data.outcomes import build_outcomes, replay_arms
@@ -30,6 +37,7 @@ from bestroute.router.checkpoint import load_router
 from bestroute.router.network import RouterNet
 from bestroute.scoring.reward_model import RewardModel
 from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.crossfit import DEFAULT_FOLDS, cross_fit
 from bestroute.training.embeddings import EmbeddingCache
 from bestroute.training.pairs import PreferencePair, preference_pairs
 from bestroute.training.recipe import TrainedRouter, train_router
@@ -93,20 +101,40 @@ class RewardFromRecords:
 
 @dataclass(frozen=True, slots=True)
 class RouterCalibration:
-    """The threshold of a saved router on validation records (``threshold.json``)."""
+    """The threshold of a router and how it was calibrated (``threshold.json``).
+
+    ``folds`` is the number of cross-fitting folds whose out-of-fold probabilities calibrated
+    it (``None``: held-out queries the router never trained on, scored by the router itself);
+    ``crossfit`` the cross-fit's summary.
+    """
 
     router: str
     reference: str
     selector: Selector
     calibration: Calibration
     arms_offered: int
+    folds: int | None = None
+    crossfit: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        c = self.calibration
         return {
             "router": self.router,
             "reference": self.reference,
             "selector": self.selector,
-            "calibration": self.calibration.to_dict(),
+            "threshold": c.threshold,
+            "guarantee": c.guarantee,
+            "target_drop": c.target_drop,
+            "budget": c.budget,
+            "confidence": c.confidence,
+            "n": c.n_queries,
+            "folds": self.folds,
+            "probabilities": "out-of-fold (cross-fitted)" if self.folds else "held-out queries",
+            "drop_se": c.drop_se,
+            "queries_needed": c.queries_needed,
+            "queries_needed_saving": c.queries_needed_saving,
+            "calibration": c.to_dict(),
+            "crossfit": self.crossfit,
             "arms_offered": self.arms_offered,
         }
 
@@ -221,11 +249,12 @@ def calibrate_router(
     target_drop: float | None = None,
     budget: float | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
+    guarantee: Guarantee = DEFAULT_GUARANTEE,
     selector: Selector = "oracle",
     seed: int = 0,
     encoder_path: str | Path | None = None,
 ) -> RouterCalibration:
-    """The threshold of the router saved in ``router_dir`` on validation ``records``."""
+    """The threshold of the router saved in ``router_dir`` on held-out ``records``."""
     encoder = Encoder(encoder_path) if encoder_path else None
     router = load_router(router_dir, encoder=encoder)
     usable = [r for r in records if reference in r.candidates]
@@ -245,6 +274,7 @@ def calibrate_router(
         outcomes.reference_cost,
         target_drop=target_drop,
         budget=budget,
+        guarantee=guarantee,
         confidence=confidence,
         seed=seed,
     )
@@ -254,4 +284,83 @@ def calibrate_router(
         selector=selector,
         calibration=calibration,
         arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
+    )
+
+
+def crossfit_calibrate(
+    router_dir: str | Path,
+    records: Sequence[OutcomeRecord],
+    prices: Mapping[str, ModelPrice],
+    *,
+    reference: str,
+    target_drop: float | None = None,
+    budget: float | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    guarantee: Guarantee = DEFAULT_GUARANTEE,
+    folds: int = DEFAULT_FOLDS,
+    max_n: int = 5,
+    selector: Selector = "oracle",
+    tolerance: float = 0.0,
+    config: RouterTrainingConfig | None = None,
+    encoder_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+) -> RouterCalibration:
+    """The threshold for the router in ``router_dir``, trained on ``records``, by cross-fitting.
+
+    ``folds`` routers of the recipe (``config``) each train on the other folds of ``records``
+    and predict theirs; the threshold is calibrated on those out-of-fold probabilities of every
+    query (:mod:`bestroute.training.crossfit`) and applies to the router trained on them all.
+    Needs the frozen encoder (cached embeddings).
+    """
+    config = config or RouterTrainingConfig()
+    if config.network.mode != "frozen":
+        raise ConfigurationError(
+            "cross-fitted calibration trains several routers on cached embeddings: use the "
+            "frozen mode, or calibrate a fine-tuned router on held-out data"
+        )
+    data = router_training_data(
+        records, reference, max_n=max_n, selector=selector, tolerance=tolerance
+    )
+    usable = [r for r in records if reference in r.candidates]
+    encoder = Encoder(encoder_path) if encoder_path else Encoder()
+    embeddings = EmbeddingCache(encoder, cache_dir).encode(data.queries)
+    outcomes = build_outcomes(usable, reference, prices, arms=data.arms, selector=selector)
+
+    def fit_predict(train_rows: np.ndarray, predict_rows: np.ndarray) -> np.ndarray:
+        trained = train_router(
+            data.labels[train_rows],
+            data.arms,
+            queries=[data.queries[i] for i in train_rows],
+            embeddings=embeddings[train_rows],
+            config=config,
+            seed=seed,
+        )
+        return trained.router.predict_embeddings(
+            embeddings[predict_rows], [data.queries[i] for i in predict_rows]
+        )
+
+    crossfit = cross_fit(np.arange(len(data.queries)), fit_predict, folds=folds, seed=seed)
+    probabilities = np.full_like(crossfit.probabilities, np.nan)
+    probabilities[crossfit.rows] = crossfit.probabilities
+    calibration = calibrate_threshold(
+        probabilities,
+        outcomes.cost,
+        outcomes.quality,
+        outcomes.reference_quality,
+        outcomes.reference_cost,
+        target_drop=target_drop,
+        budget=budget,
+        guarantee=guarantee,
+        confidence=confidence,
+        seed=seed,
+    )
+    return RouterCalibration(
+        router=str(router_dir),
+        reference=reference,
+        selector=selector,
+        calibration=calibration,
+        arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
+        folds=folds,
+        crossfit=crossfit.summary(),
     )

@@ -32,3 +32,19 @@ def test_eval_and_calibrate_require_prices(
     args = build_parser().parse_args([command[0], *DATA, "--prices", "p.json", *command[1:]])
     assert args.prices == Path("p.json")
     assert args.encoder is None
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "calibrate"])
+def test_every_command_takes_a_simulated_verifier(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = {
+        "train": ["--out", "run"],
+        "eval": ["--out", "r.json", "--prices", "p.json"],
+        "calibrate": ["--router", "r", "--budget", "1", "--prices", "p.json"],
+    }[command]
+    args = build_parser().parse_args([command, *DATA, *extra, "--selector", "verifier:0.7"])
+    assert args.selector == "verifier:0.7"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, *DATA, *extra, "--selector", "verifier:2"])
+    assert "verifier:P with P in [0, 1]" in capsys.readouterr().err

@@ -99,3 +99,52 @@ def test_calibrate_writes_a_threshold(
     assert drop["n_queries"] == 100 and 0.0 <= drop["threshold"] <= 1.0
     assert drop["reference_only"] or drop["drop_bound"] <= 0.02
     assert budget["cost_bound"] <= 0.001 and budget["budget"] == 0.001
+
+
+def test_train_cross_fits_the_threshold(
+    slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    args = ["train", "--dataset", f"jsonl:{slices[0]}", "--reference", REFERENCE]
+    options = ["--max-n", "2", "--ensemble", "1", "--no-progress", "--folds", "3"]
+    prices = ["--prices", str(shared_data / "prices.json"), "--guarantee", "expected"]
+    assert main([*args, *options, *prices, "--out", str(tmp_path)]) == 0
+    threshold = json.loads((tmp_path / "threshold.json").read_text())
+    assert threshold["folds"] == 3 and threshold["n"] == 150  # every training query calibrates
+    assert threshold["guarantee"] == "expected" and threshold["target_drop"] == 0.01
+    assert threshold["probabilities"] == "out-of-fold (cross-fitted)"
+    assert sum(threshold["crossfit"]["fold_sizes"]) == 150
+    assert 0.0 <= threshold["threshold"] <= 1.0 and threshold["drop_se"] >= 0.0
+    assert "confidence" in threshold and "queries_needed" in threshold
+
+
+def test_calibrate_cross_fits_on_the_training_data(
+    trained: Path, slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "threshold.json"
+    code = main(
+        [
+            "calibrate",
+            "--router",
+            str(trained / "router"),
+            "--dataset",
+            f"jsonl:{slices[0]}",
+            "--reference",
+            REFERENCE,
+            "--prices",
+            str(shared_data / "prices.json"),
+            "--target-drop",
+            "0.02",
+            "--folds",
+            "2",
+            "--max-n",
+            "3",
+            "--selector",
+            "verifier:0.5",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    threshold = json.loads(out.read_text())
+    assert threshold["folds"] == 2 and threshold["n"] == 150
+    assert threshold["selector"] == "verifier:0.5"
