@@ -59,7 +59,7 @@ def calculator(expression: str) -> str:
 
 def local_pool(max_new_tokens: int) -> dict[str, ModelSpec]:
     """Two priced endpoints of the local SmolLM2 model (see examples/langchain_chain.py)."""
-    from bestroute.backends.transformers_local import TransformersBackend
+    from bestroute import TransformersBackend
 
     weights = TransformersBackend(max_new_tokens=max_new_tokens)
     cheap = ChatTransformers(backend=weights, temperature=0.7, model=demo.CHEAP)

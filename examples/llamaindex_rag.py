@@ -40,9 +40,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import LLMChatEndEvent
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-from bestroute import demo
-from bestroute.backends.transformers_local import TransformersBackend
-from bestroute.local_models import minilm_path
+from bestroute import TransformersBackend, demo, minilm_path
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 
 #: The demo pool's prices (dollars per 1M input / output tokens) and typical answer length in

@@ -22,21 +22,25 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from bestroute import BestRoute, ThresholdPolicy, VerifierScorer, demo
-from bestroute.calibration import calibrate_threshold
-from bestroute.data.collect import collect, export_dataset
-from bestroute.data.labels import cost_matrix, quality_matrix, reference_quality
-from bestroute.data.pool_config import load_pool_config
-from bestroute.data.rewards import attach_rewards
-from bestroute.data.store import CollectionStore
-from bestroute.errors import ConfigurationError
-from bestroute.evaluate.splits import split_train_validation
-from bestroute.prices import ModelPrice
-from bestroute.router import load_router
-from bestroute.scoring.reward_model import load_reward_model
-from bestroute.training import train_reward_from_records, train_router_from_records
+from bestroute import (
+    BestRoute,
+    CollectionStore,
+    ConfigurationError,
+    ModelPrice,
+    ThresholdPolicy,
+    VerifierScorer,
+    attach_rewards,
+    calibrate_router,
+    collect,
+    demo,
+    export_dataset,
+    load_pool_config,
+    load_reward_model,
+    load_router,
+    split_train_validation,
+    train_reward_from_records,
+    train_router_from_records,
+)
 
 
 def main() -> None:
@@ -120,23 +124,21 @@ def main() -> None:
         f"{training['best_epochs']}, {training['lexical_terms']} lexical terms"
     )
 
-    # 5. Calibrate the threshold on validation queries for the target quality drop.
-    arms = router.arms  # the router's output order
-    validation = [records[i] for i in split.validation]
-    prices = {c.name: ModelPrice(c.input_price, c.output_price) for c in pool.candidates.values()}
-    ref = pool.reference_arm
-    calibration = calibrate_threshold(
-        router.predict([r.query for r in validation]),
-        cost_matrix(validation, arms, prices),
-        quality_matrix(validation, arms, "proxy"),
-        np.array([reference_quality(r, pool.reference) for r in validation]),
-        cost_matrix(validation, [ref], prices)[:, 0],
-        target_drop=args.target_drop,
-    )
-    print("calibration:", calibration.to_dict())
+    # 5. Calibrate the threshold on validation queries (never trained on) for the target drop.
     router.save(args.out / "router")
     reward.save(args.out / "reward")
-    (args.out / "threshold.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
+    prices = {c.name: ModelPrice(c.input_price, c.output_price) for c in pool.candidates.values()}
+    calibrated = calibrate_router(
+        args.out / "router",
+        [records[i] for i in split.validation],
+        prices,
+        reference=pool.reference,
+        target_drop=args.target_drop,
+        selector="proxy",
+    )
+    calibration = calibrated.calibration
+    print("calibration:", calibration.to_dict())
+    (args.out / "threshold.json").write_text(json.dumps(calibrated.to_dict(), indent=2) + "\n")
 
     # 6. Use it: the engine loads the checkpoint against the pool (arms must match).
     engine = BestRoute(

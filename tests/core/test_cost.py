@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from bestroute import (
+from bestroute.cost import (
     HeuristicCounter,
     TiktokenCounter,
     TokenizerCounter,
     counter_for,
+    dollar_cost,
+    is_openai_style,
 )
-from bestroute.cost import dollar_cost, is_openai_style
 
 
 def test_openai_names_count_with_tiktoken_offline() -> None:

@@ -55,6 +55,7 @@ def report_run(
     return json.loads((out / "report.json").read_text()), out, ""
 
 
+@pytest.mark.slow
 def test_report_follows_the_contract(report_run) -> None:
     report, _, _ = report_run
     check_report(report)
@@ -104,6 +105,7 @@ def test_report_follows_the_contract(report_run) -> None:
     assert set(evidence["modes"]) == {"expected", "high_probability", "bootstrap"}
 
 
+@pytest.mark.slow
 def test_curves_are_sane(report_run) -> None:
     report, _, _ = report_run
     methods = report["methods"]
@@ -131,6 +133,7 @@ def test_curves_are_sane(report_run) -> None:
     assert oracle > 0.9
 
 
+@pytest.mark.slow
 def test_the_plot_is_a_png(report_run) -> None:
     _, out, _ = report_run
     data = (out / "plot.png").read_bytes()

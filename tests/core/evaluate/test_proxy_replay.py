@@ -53,6 +53,7 @@ def test_pairs_come_from_samples_of_one_query(pooled_records) -> None:
     assert {p.query for p in pairs} <= queries
 
 
+@pytest.mark.slow
 def test_proxy_replay_trains_a_reward_model(pooled_records, tmp_path: Path) -> None:
     prices = {"pool": ModelPrice(0.2, 0.2), REFERENCE: ModelPrice(10.0, 30.0)}
     config = ReplayConfig(

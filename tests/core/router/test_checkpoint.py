@@ -20,6 +20,9 @@ from bestroute.training import RouterFitConfig, fit_router_net
 MODELS = ("mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B")
 MAX_N = 2
 
+#: The module's router is trained on GSM8K with the real encoder.
+pytestmark = pytest.mark.slow
+
 
 def _pool(models: tuple[str, ...] = MODELS, max_n: int = MAX_N) -> Pool:
     candidates = [Candidate(name, input_price=0.2, output_price=0.2) for name in models]

@@ -70,6 +70,7 @@ def test_lexical_head_beats_each_arms_mean_on_unseen_questions(data) -> None:
     assert loss(p) < loss(constant)
 
 
+@pytest.mark.slow
 def test_router_averages_neural_and_lexical_logits_and_round_trips(
     data, encoder, tmp_path: Path
 ) -> None:

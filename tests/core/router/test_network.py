@@ -27,6 +27,7 @@ def test_predict_gives_one_probability_per_query_and_arm(router: RouterNet, gsm8
     assert isinstance(router, Router) and router.arms == ARMS
 
 
+@pytest.mark.slow
 def test_batch_size_does_not_change_predictions(router: RouterNet, gsm8k) -> None:
     queries = gsm8k.queries[:9]
     np.testing.assert_allclose(

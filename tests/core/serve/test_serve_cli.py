@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bestroute.demo import assets_dir
 
@@ -23,6 +24,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_bestroute_serve_answers_the_openai_client_then_stops_cleanly(echo_pool: Path) -> None:
     from openai import OpenAI
 

@@ -37,6 +37,7 @@ def finetuned(gsm8k) -> tuple[RouterNet, dict[str, torch.Tensor]]:
     return router, before
 
 
+@pytest.mark.slow
 def test_finetune_changes_encoder_weights(finetuned) -> None:
     router, before = finetuned
     assert router.encoder is not None and router.encoder_trained
@@ -45,6 +46,7 @@ def test_finetune_changes_encoder_weights(finetuned) -> None:
     assert len(changed) > len(before) // 2
 
 
+@pytest.mark.slow
 def test_finetuned_checkpoint_includes_encoder_weights(finetuned, gsm8k, tmp_path: Path) -> None:
     router, _ = finetuned
     router.save(tmp_path)

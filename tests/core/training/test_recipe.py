@@ -50,6 +50,7 @@ def test_the_default_recipe_is_the_readme_router(data, encoder) -> None:
     assert np.all((probabilities > 0) & (probabilities < 1))
 
 
+@pytest.mark.slow
 def test_train_ensemble_reports_every_member(gsm8k_join) -> None:
     rows = split_indices(len(gsm8k_join.outcomes), seed=1).train
     queries = [gsm8k_join.outcomes.queries[i] for i in rows]
