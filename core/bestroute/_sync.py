@@ -4,6 +4,12 @@ Both also work when an event loop is already running in the calling thread (a no
 framework's sync wrapper inside async code): the work then runs on a worker thread's loop, in a
 copy of the caller's context, so context variables (tracing spans, callback managers) stay
 visible to it.
+
+The loops made here hand blocking work (``asyncio.to_thread``, a sync-only LangChain or
+LlamaIndex model's ``run_in_executor``) to :data:`BLOCKING_WORK`, a shared pool of daemon
+threads that is never waited for when a loop closes: a call abandoned at its deadline (a pool
+model blocked in a sync call) does not hold up the caller, whose ``invoke`` returns at the
+deadline. The abandoned thread finishes, or is dropped at interpreter exit, on its own.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import os
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
@@ -19,15 +26,90 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` the coroutine; inside a running loop, run it on a worker thread's loop."""
+class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
+    """A bounded thread pool whose workers are daemon threads and whose ``shutdown`` never
+    waits: an event loop closing does not block on work it abandoned.
+
+    A ``ThreadPoolExecutor`` only in type (asyncio's ``set_default_executor`` asks for one): it
+    runs its own workers and uses none of the base class's.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=1)
+        self.max_workers = max_workers
+        self._work: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]]
+        self._work = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers = 0
+        self._idle = 0
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._work.put((future, lambda: fn(*args, **kwargs)))
+        with self._lock:
+            if self._idle == 0 and self._workers < self.max_workers:
+                self._workers += 1
+                threading.Thread(target=self._serve, name="bestroute-blocking", daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            future, work = self._work.get()
+            with self._lock:
+                self._idle -= 1
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(work())
+            except BaseException as error:  # handed to whoever awaits the future
+                future.set_exception(error)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing: the pool is shared by every loop and its daemon threads are never joined."""
+
+
+#: The default executor of every loop this module runs (see the module doc).
+BLOCKING_WORK = DaemonThreadPool(max_workers=max(32, 4 * (os.cpu_count() or 1)))
+
+
+def _run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` with :data:`BLOCKING_WORK` as the loop's default executor."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(BLOCKING_WORK)
+        return runner.run(coroutine)
+
+
+def _loop_running() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        context = contextvars.copy_context()
-        return pool.submit(context.run, asyncio.run, coroutine).result()
+        return False
+    return True
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the coroutine on a new loop; inside a running loop, on a worker thread's loop.
+
+    The loop is started outside any ``except`` block, so the caller's traceback of an error is
+    the error's own (no "no running event loop ... During handling" prefix).
+    """
+    if not _loop_running():
+        return _run_loop(coroutine)
+    context = contextvars.copy_context()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(context.run(_run_loop, coroutine))
+        except BaseException as error:  # re-raised in the caller
+            future.set_exception(error)
+
+    threading.Thread(target=work, name="bestroute-run-sync", daemon=True).start()
+    return future.result()
 
 
 def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Generator[T, None, None]:
@@ -52,7 +134,7 @@ def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Generator[T, 
         items.put(("done", None))
 
     context = contextvars.copy_context()
-    worker = threading.Thread(target=context.run, args=(asyncio.run, pump()), daemon=True)
+    worker = threading.Thread(target=context.run, args=(_run_loop, pump()), daemon=True)
     worker.start()
     try:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S
 from bestroute.engine import BestRoute
 from bestroute.policy import ThresholdPolicy
 
@@ -18,7 +19,8 @@ def load_engine(
     threshold: float | None = None,
     max_cost_per_query: float | None = None,
     max_n: int | None = None,
-    sample_timeout_s: float | None = None,
+    sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
 ) -> BestRoute:
     """A BestRoute engine from a trained setup (``router/``, ``reward/``, ``threshold.json``)
     and a pool config; ``threshold`` defaults to the setup's calibrated one, else 0.5."""
@@ -34,4 +36,11 @@ def load_engine(
     if threshold is None:
         threshold = trained.threshold if trained.threshold is not None else DEFAULT_THRESHOLD
     policy = ThresholdPolicy(threshold, max_cost_per_query, max_n)
-    return BestRoute(loaded_pool, router, scorer, policy, sample_timeout_s=sample_timeout_s)
+    return BestRoute(
+        loaded_pool,
+        router,
+        scorer,
+        policy,
+        sample_timeout_s=sample_timeout_s,
+        deadline_s=deadline_s,
+    )
