@@ -316,8 +316,10 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         for llm in self._llms.values():
             theirs = llm.callback_manager.handlers
             if any(id(handler) in mine for handler in theirs):
-                kept = [handler for handler in theirs if id(handler) not in mine]
-                llm.callback_manager = CallbackManager(kept)
+                manager = CallbackManager()
+                # set after construction: given no handlers, CallbackManager takes the global ones
+                manager.handlers = [handler for handler in theirs if id(handler) not in mine]
+                llm.callback_manager = manager
 
     async def _achat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
         self._count_once()

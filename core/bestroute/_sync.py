@@ -5,7 +5,8 @@ framework's sync wrapper inside async code): the work then runs on a worker thre
 copy of the caller's context, so context variables (tracing spans, callback managers) stay
 visible to it.
 
-The loops made here hand blocking work (``asyncio.to_thread``, a sync-only LangChain or
+Sync calls share one long-lived loop (:class:`_SyncLoop`), so pooled async HTTP connections
+survive from one call to the next. The loops made here hand blocking work (``asyncio.to_thread``, a sync-only LangChain or
 LlamaIndex model's ``run_in_executor``) to :data:`BLOCKING_WORK`, a shared pool of daemon
 threads that is never waited for when a loop closes: a call abandoned at its deadline (a pool
 model blocked in a sync call) does not hold up the caller, whose ``invoke`` returns at the
@@ -83,22 +84,75 @@ def _run_loop(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(coroutine)
 
 
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+class _SyncLoop:
+    """The one long-lived event loop every sync call runs on, in its own daemon thread.
+
+    One loop, not a new one per call: async HTTP clients that pool their connections across
+    calls (``ChatOpenAI``'s shared ``httpx.AsyncClient``, an ``openai:`` member's client) keep
+    working, where a connection opened on a closed loop would fail the next call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                loop.set_default_executor(BLOCKING_WORK)
+                thread = threading.Thread(
+                    target=loop.run_forever, name="bestroute-sync-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coroutine`` on the loop in a copy of the caller's context."""
+        loop = self.loop()
+        context = contextvars.copy_context()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def start() -> None:
+            task = loop.create_task(coroutine, context=context)
+
+            def done(task: asyncio.Task[T]) -> None:
+                if task.cancelled():
+                    future.cancel()
+                elif task.exception() is not None:
+                    future.set_exception(task.exception())
+                else:
+                    future.set_result(task.result())
+
+            task.add_done_callback(done)
+
+        loop.call_soon_threadsafe(start)
+        return future
+
+
+SYNC_LOOP = _SyncLoop()
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run the coroutine on a new loop; inside a running loop, on a worker thread's loop.
+    """Run the coroutine on the shared sync loop (:class:`_SyncLoop`) and wait for its result.
 
-    The loop is started outside any ``except`` block, so the caller's traceback of an error is
-    the error's own (no "no running event loop ... During handling" prefix).
+    Works with or without a loop running in the caller's thread. From the sync loop's own thread
+    (a sync callback called by async code there), the coroutine runs on a fresh loop in a worker
+    thread instead, since waiting on the shared loop from inside it would deadlock. The result
+    is read outside any ``except`` block, so an error's traceback is its own (no "no running
+    event loop ... During handling" prefix).
     """
-    if not _loop_running():
-        return _run_loop(coroutine)
+    if SYNC_LOOP.in_loop_thread():
+        return _run_in_new_thread(coroutine)
+    return SYNC_LOOP.submit(coroutine).result()
+
+
+def _run_in_new_thread(coroutine: Coroutine[Any, Any, T]) -> T:
     context = contextvars.copy_context()
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
@@ -115,9 +169,8 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Generator[T, None, None]:
     """Yield the items of the async iterator ``make_iterator()`` as they are produced.
 
-    A worker thread runs the iterator on its own loop and hands items over a queue. Errors are
-    re-raised in the caller; closing the returned iterator early stops the worker after its
-    next item.
+    The iterator runs on the shared sync loop and hands items over a queue. Errors are
+    re-raised in the caller; closing the returned iterator early stops it after its next item.
     """
     items: queue.Queue[tuple[str, Any]] = queue.Queue()
     stop = threading.Event()
@@ -133,9 +186,11 @@ def iterate_sync(make_iterator: Callable[[], AsyncIterator[T]]) -> Generator[T, 
             return
         items.put(("done", None))
 
-    context = contextvars.copy_context()
-    worker = threading.Thread(target=context.run, args=(_run_loop, pump()), daemon=True)
-    worker.start()
+    if SYNC_LOOP.in_loop_thread():
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(_run_loop, pump()), daemon=True).start()
+    else:
+        SYNC_LOOP.submit(pump())
     try:
         while True:
             kind, value = items.get()
