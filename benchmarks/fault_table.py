@@ -106,7 +106,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample-timeout", type=float, default=2.0)
     parser.add_argument("--limit", type=float, default=45.0)
+    parser.add_argument("--langchain-only", action="store_true")
     args = parser.parse_args()
+    if args.langchain_only:
+        langchain_table(args.sample_timeout, args.limit)
+        return
     current: dict[str, Fault | None] = {"fault": None}
 
     def hook(request: ReceivedRequest) -> Fault | None:
@@ -137,6 +141,74 @@ def main() -> None:
                 outcome, elapsed = asyncio.run(
                     measured(engine, stream, args.limit, current, fault, endpoint, (cheap, big))
                 )
+                calls = collections.Counter(r.body.get("model") for r in endpoint.received)
+                path = "astream" if stream else "ainvoke"
+                print(
+                    f"| {name} | {path} | {calls['cheap']} | {calls['big']} | {outcome} | "
+                    f"{elapsed:.2f} |",
+                    flush=True,
+                )
+    langchain_table(args.sample_timeout, args.limit)
+
+
+async def langchain_row(llm: Any, stream: bool, limit_s: float) -> tuple[str, float]:
+    started = time.perf_counter()
+
+    async def go() -> Any:
+        if stream:
+            last: Any = None
+            async for chunk in llm.astream("What is 2 + 2?"):
+                last = chunk if last is None else last + chunk
+            return last
+        return await llm.ainvoke("What is 2 + 2?")
+
+    try:
+        message = await asyncio.wait_for(go(), limit_s)
+        outcome = f"answered by {message.response_metadata['bestroute']['arm']}"
+    except TimeoutError:
+        outcome = f"no answer after {limit_s:g} s (measurement cut)"
+    except Exception as error:
+        outcome = type(error).__name__
+    return outcome, time.perf_counter() - started
+
+
+def langchain_table(sample_timeout: float, limit_s: float) -> None:
+    """The same faults through ChatBestRoute over ChatOpenAI entries (n drawn as n requests)."""
+    from langchain_openai import ChatOpenAI
+
+    from langchain_bestroute import ChatBestRoute
+
+    current: dict[str, Fault | None] = {"fault": None}
+
+    def hook(request: ReceivedRequest) -> Fault | None:
+        return current["fault"] if request.body.get("model") == "cheap" else None
+
+    streamer = WordStreamer(("four ", "is ", "the ", "answer"), delay_s=0.01)
+    endpoint = OpenAIEndpoint({"cheap": streamer, "big": streamer}, fault=hook)
+    print()
+    print("ChatBestRoute over ChatOpenAI (max_retries=0), n drawn as n requests:")
+    print()
+    print("| fault | path | calls cheap | calls big | outcome | time to answer (s) |")
+    print("|---|---|---|---|---|---|")
+    with serve_in_thread(endpoint.app) as url:
+
+        def chat(model: str) -> Any:
+            return ChatOpenAI(model=model, base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+        for name in ("429 Retry-After: 1", "500", "hang 30 s"):
+            for stream in (False, True):
+                llm = ChatBestRoute(
+                    models={"cheap": (chat("cheap"), 0.1, 0.1), "big": (chat("big"), 5, 15)},
+                    router=TrustingRouter([Arm("cheap", n) for n in (1, 2, 3, 4)]),
+                    reference="big",
+                    scorer=LengthScorer(),
+                    timeout=sample_timeout,
+                )
+                current["fault"] = None
+                asyncio.run(llm.ainvoke("warm up"))
+                current["fault"] = FAULTS[name]
+                endpoint.received.clear()
+                outcome, elapsed = asyncio.run(langchain_row(llm, stream, limit_s))
                 calls = collections.Counter(r.body.get("model") for r in endpoint.received)
                 path = "astream" if stream else "ainvoke"
                 print(
