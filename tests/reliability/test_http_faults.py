@@ -195,16 +195,18 @@ async def test_retries_wait_for_retry_after_then_the_cheap_model_answers(
 # ------------------------------------------------------------------ LangChain ChatOpenAI
 
 
-@pytest.mark.parametrize("path", ["ainvoke", "invoke", "astream", "stream"])
+@pytest.mark.parametrize("path", ["ainvoke", "invoke", "astream", "stream", "streaming=True"])
 @pytest.mark.parametrize("name", ["429", "500", "hang"])
 async def test_chat_openai_entries_degrade_to_the_reference(
     faulty: FaultyEndpoint, name: str, path: str
 ) -> None:
     fault, _ = FAULTS[name]
-    llm = chat_bestroute(faulty.url)
+    llm = chat_bestroute(faulty.url, streaming=path == "streaming=True")
     faulty.reset(fault)
     started = time.monotonic()
-    if path == "ainvoke":
+    if path == "streaming=True":  # invoke streams under the hood
+        message = await asyncio.to_thread(llm.invoke, QUESTION)
+    elif path == "ainvoke":
         message = await llm.ainvoke(QUESTION)
     elif path == "invoke":
         message = await asyncio.to_thread(llm.invoke, QUESTION)

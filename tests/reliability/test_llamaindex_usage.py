@@ -1,4 +1,5 @@
-"""LlamaIndex counts the routed call's usage once, even when the pool LLMs were built while
+"""LlamaIndex: ``astream_chat`` is bounded by the sample timeout, and the routed call's usage is
+counted once, even when the pool LLMs were built while
 ``Settings.callback_manager`` held the same ``TokenCountingHandler`` (they inherit it).
 
 Before (issue #13): n = 1 recorded 2x the tokens used, n = 3 in a query engine 2x as well.
@@ -6,12 +7,14 @@ Before (issue #13): n = 1 recorded 2x the tokens used, n = 3 in a query engine 2
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from llama_index.core import Document, Settings, SummaryIndex
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.llms.mock import MockLLM
 
@@ -79,3 +82,27 @@ def test_n3_in_a_query_engine_is_counted_once(counter: TokenCountingHandler) -> 
     # the one event is the routed call's summed usage over the 3 samples
     samples = 3
     assert counter.completion_llm_token_count >= samples
+
+
+class SilentStreamLLM(MockLLM):
+    """A LlamaIndex LLM whose stream accepts the request and then sends nothing for 30 s."""
+
+    async def astream_chat(self, messages: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        async def silent() -> Any:
+            await asyncio.sleep(30.0)
+            yield ChatResponse(message=ChatMessage(role="assistant", content="late"), delta="late")
+
+        return silent()
+
+
+async def test_astream_chat_falls_back_at_the_sample_timeout() -> None:
+    models = {CHEAP: (SilentStreamLLM(max_tokens=5), 0.1, 0.4), REFERENCE: (MockLLM(), 5, 15)}
+    scorer = VerifierScorer(lambda query, response: 1.0)
+    llm = BestRouteLLM(models, Router(1), scorer=scorer, sample_timeout_s=0.5)
+    started = time.monotonic()
+    stream = await llm.astream_chat([ChatMessage(role="user", content="Say hi.")])
+    responses = [response async for response in stream]
+    assert time.monotonic() - started < 15.0  # liveness: not the stream's 30 s silence
+    trace = responses[-1].raw["bestroute"]
+    assert trace["arm"] == f"{REFERENCE}@1"
+    assert trace["attempts"][0]["errors"] == ["TimeoutError: the sample did not arrive in time"]
