@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S
 from bestroute.engine import BestRoute, QueryMode, Result
 from bestroute.errors import ConfigurationError
 from bestroute.policy import DEFAULT_THRESHOLD, ThresholdPolicy
@@ -79,8 +80,13 @@ class ChatBestRoute(ToolCallingChatModel):
     for the router call with one child run per sampled call.
 
     ``temperature``, ``max_tokens`` and ``stop``, when set, are passed to every pool model's
-    call; ``timeout`` bounds each sampled call in seconds; ``max_retries`` retries a failing
-    sampled call before it counts as failed.
+    call. Time and failures (see :class:`bestroute.BestRoute`): ``timeout`` bounds each sampled
+    call (and, streaming, the wait for each chunk) in seconds, 60 by default; ``deadline``
+    bounds the whole call, fallbacks included, on ``invoke``, ``ainvoke``, ``stream``,
+    ``astream`` and ``batch`` alike, 120 by default (None: no bound). A pool model whose call
+    fails is not tried again for the query: the next model answers. ``max_retries`` retries a
+    transient failure (429, 5xx, timeout, connection) first, after the provider's
+    ``Retry-After`` or an exponential backoff, within the deadline.
     """
 
     ls_provider: ClassVar[str] = "bestroute"
@@ -101,7 +107,8 @@ class ChatBestRoute(ToolCallingChatModel):
     """Hard cap on the estimated dollar cost of the arm chosen for a query."""
     query_mode: QueryMode = "last_user"
     """What the router reads: the last user turn or the whole conversation."""
-    timeout: float | None = None
+    timeout: float | None = DEFAULT_SAMPLE_TIMEOUT_S
+    deadline: float | None = DEFAULT_DEADLINE_S
     max_retries: int = Field(default=0, ge=0)
     streaming: bool = False
 
@@ -140,7 +147,7 @@ class ChatBestRoute(ToolCallingChatModel):
         specs = _coerce_models(models)
         loaded = BestRoute.from_pretrained(
             path,
-            _candidates(specs, kwargs.get("max_retries", 0)),
+            _candidates(specs),
             scorer=kwargs.pop("scorer", None),
             threshold=kwargs.pop("threshold", None),
             max_cost_per_query=kwargs.get("max_cost_per_query"),
@@ -157,7 +164,7 @@ class ChatBestRoute(ToolCallingChatModel):
 
     def _build_engine(self) -> BestRoute:
         return BestRoute.from_router(
-            _candidates(self.models, self.max_retries),
+            _candidates(self.models),
             self.router,
             self.scorer,
             ThresholdPolicy(self.threshold, self.max_cost_per_query),
@@ -165,6 +172,8 @@ class ChatBestRoute(ToolCallingChatModel):
             max_n=self.max_n,
             query_mode=self.query_mode,
             sample_timeout_s=self.timeout,
+            deadline_s=self.deadline,
+            max_retries=self.max_retries,
         )
 
     @property
@@ -440,8 +449,9 @@ def _coerce_models(value: Any) -> dict[str, ModelSpec]:
     return {str(name): to_spec(str(name), entry) for name, entry in value.items()}
 
 
-def _candidates(models: Mapping[str, ModelSpec], max_retries: int) -> dict[str, Candidate]:
-    """The engine's candidates: each pool model behind a :class:`LangChainBackend`."""
+def _candidates(models: Mapping[str, ModelSpec]) -> dict[str, Candidate]:
+    """The engine's candidates: each pool model behind a :class:`LangChainBackend` (retries are
+    the engine's, with backoff, so the backend makes one call)."""
     candidates = {}
     for name, spec in models.items():
         counter = token_counter_for(spec.chat_model, name)
@@ -449,7 +459,6 @@ def _candidates(models: Mapping[str, ModelSpec], max_retries: int) -> dict[str, 
             spec.chat_model,
             supports_n=spec.supports_n,
             token_counter=counter,
-            max_retries=max_retries,
             hide_usage_handlers=True,
         )
         candidates[name] = Candidate(

@@ -26,6 +26,7 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S
 from bestroute.engine import BestRoute, QueryMode, Result
 from bestroute.errors import ConfigurationError
 from bestroute.policy import DEFAULT_THRESHOLD, ThresholdPolicy
@@ -69,6 +70,9 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         max_n: the pool's largest n; default: the largest n among the router's arms.
         token_counters: ``{"name": TokenCounter}`` for pool LLMs whose tokens are counted
             otherwise than by their own tokenizer or their model name.
+        sample_timeout_s: seconds each sampled call (and, streaming, the wait for each chunk)
+            may take (default 60); ``deadline_s``: seconds the whole call may take, fallbacks
+            included, on every path (default 120); None removes a bound.
         engine: an already built :class:`~bestroute.BestRoute` whose candidates are
             :class:`LlamaIndexBackend` (instead of ``models``/``router``).
 
@@ -115,7 +119,8 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         max_n: int | None = None,
         token_counters: Mapping[str, TokenCounter] | None = None,
         query_mode: QueryMode = "last_user",
-        sample_timeout_s: float | None = None,
+        sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         engine: BestRoute | None = None,
         model_name: str | None = None,
         callback_manager: CallbackManager | None = None,
@@ -137,6 +142,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
                 max_n=max_n,
                 query_mode=query_mode,
                 sample_timeout_s=sample_timeout_s,
+                deadline_s=deadline_s,
             )
         elif models is not None or router is not None:
             raise ConfigurationError("pass either engine=... or models/router, not both")
@@ -162,7 +168,8 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         max_n: int | None = None,
         token_counters: Mapping[str, TokenCounter] | None = None,
         query_mode: QueryMode = "last_user",
-        sample_timeout_s: float | None = None,
+        sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
         **kwargs: Any,
     ) -> BestRouteLLM:
         """Load the trained BEST-Route setup saved at ``path`` over your LlamaIndex ``models``
@@ -189,6 +196,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
             max_n=max_n,
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
+            deadline_s=deadline_s,
         )
         return cls(engine=engine, **kwargs)
 
@@ -293,13 +301,35 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         return calls
 
     # ------------------------------------------------------------------- routing
+    def _count_once(self) -> None:
+        """Take this LLM's callback handlers out of the pool LLMs' callback managers.
+
+        Pool LLMs built while ``Settings.callback_manager`` held a handler (a
+        ``TokenCountingHandler``) inherit it; the routed call already reports the summed usage
+        of its samples to that handler, so a pool LLM reporting each sample too would count
+        every token twice. Handlers only a pool LLM has are kept. Checked on every call, since
+        query engines and ``Settings`` hand this LLM its callback manager after construction.
+        """
+        mine = {id(handler) for handler in self.callback_manager.handlers}
+        if not mine:
+            return
+        for llm in self._llms.values():
+            theirs = llm.callback_manager.handlers
+            if any(id(handler) in mine for handler in theirs):
+                manager = CallbackManager()
+                # set after construction: given no handlers, CallbackManager takes the global ones
+                manager.handlers = [handler for handler in theirs if id(handler) not in mine]
+                llm.callback_manager = manager
+
     async def _achat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        self._count_once()
         result = await self._engine.arun(list(messages), **kwargs)
         return self._chat_response(result)
 
     async def _acomplete(
         self, prompt: str, formatted: bool, kwargs: dict[str, Any]
     ) -> CompletionResponse:
+        self._count_once()
         messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
         result = await self._engine.arun(messages, completion=True, formatted=formatted, **kwargs)
         return self._completion_response(result)
@@ -307,6 +337,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
     ) -> AsyncGenerator[ChatResponse, None]:
+        self._count_once()
         content = ""
         async for item in self._engine.astream(list(messages), **kwargs):
             if isinstance(item, SampleChunk):
@@ -328,6 +359,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     async def _astream_complete(
         self, prompt: str, formatted: bool, kwargs: dict[str, Any]
     ) -> AsyncGenerator[CompletionResponse, None]:
+        self._count_once()
         messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
         text = ""
         stream = self._engine.astream(messages, completion=True, formatted=formatted, **kwargs)

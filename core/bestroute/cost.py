@@ -53,7 +53,7 @@ class TokenizerCounter:
         self.tokenizer = tokenizer
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return len(self.tokenizer.encode(encodable(text), add_special_tokens=False))
 
 
 class TiktokenCounter:
@@ -74,7 +74,17 @@ class TiktokenCounter:
             self.encoding = tiktoken.get_encoding(name)
 
     def count(self, text: str) -> int:
-        return len(self.encoding.encode(text, disallowed_special=()))
+        return len(self.encoding.encode(encodable(text), disallowed_special=()))
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (``"\\ud800"``, invalid in UTF-8) replaced by ``?``, so
+    tokenizers count it instead of raising; other text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def ensure_offline_tiktoken_cache() -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -12,11 +13,19 @@ from typing import Any, Literal
 
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S, Deadline, check_seconds
 from bestroute.errors import (
     AllArmsFailedError,
     ArmMismatchError,
     ConfigurationError,
     InvalidQueryError,
+)
+from bestroute.failures import (
+    DeadlineExceededError,
+    EmptyResponseError,
+    is_empty,
+    is_transient,
+    retry_delay_s,
 )
 from bestroute.policy import ThresholdPolicy
 from bestroute.pool import Arm, Pool, PoolModels, estimate_arm_cost, pool_for_router
@@ -24,7 +33,14 @@ from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
 from bestroute.trace import Attempt, Decision, Trace
 from bestroute.trained_setup import read_trained_setup, resolve_router
-from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
+from bestroute.types import (
+    Messages,
+    Sample,
+    SampleChunk,
+    conversation_text,
+    has_user_turn,
+    last_user_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +66,20 @@ class BestRoute:
     """The BEST-Route engine over a pool, a router, a scorer and a threshold policy.
 
     ``query_mode`` picks what the router reads: the conversation's last user turn (default)
-    or the whole conversation. ``sample_timeout_s`` bounds each sampling call; a call that
-    times out counts as a failed sample.
+    or the whole conversation.
+
+    Time (see :mod:`bestroute.deadline`): ``sample_timeout_s`` bounds each sampling call (and,
+    streaming, the wait for each chunk); a call that times out counts as a failed sample.
+    ``deadline_s`` bounds the whole call, fallbacks and retries included, on every path (sync,
+    async, streaming). None removes a bound.
+
+    Failures (see :mod:`bestroute.failures`): a model whose call raised (rate limit, auth,
+    server error, timeout, dropped connection) is not tried again for the query: the plan moves
+    to the next model. ``max_retries`` retries a transient failure (429, 5xx, timeout,
+    connection) of the same call first, after the provider's ``Retry-After`` or an exponential
+    backoff from ``retry_backoff_s``, only when the wait ends before the deadline. Empty or
+    whitespace-only responses are failed samples: with n = 1 the plan goes on, with n > 1 the
+    scorer picks among the others.
     """
 
     def __init__(
@@ -62,7 +90,10 @@ class BestRoute:
         policy: ThresholdPolicy | None = None,
         *,
         query_mode: QueryMode = "last_user",
-        sample_timeout_s: float | None = None,
+        sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        max_retries: int = 0,
+        retry_backoff_s: float = 0.5,
     ) -> None:
         if set(router.arms) != set(pool.router_arms):
             raise ArmMismatchError(
@@ -90,8 +121,14 @@ class BestRoute:
         self.router = router
         self.scorer = scorer
         self.policy = policy or ThresholdPolicy()
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         self.query_mode: QueryMode = query_mode
-        self.sample_timeout_s = sample_timeout_s
+        self.sample_timeout_s = check_seconds("sample_timeout_s", sample_timeout_s)
+        self.deadline_s = check_seconds("deadline_s", deadline_s)
+        self.max_retries = max_retries
+        backoff = check_seconds("retry_backoff_s", retry_backoff_s)
+        self.retry_backoff_s = 0.5 if backoff is None else backoff
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -105,7 +142,9 @@ class BestRoute:
         reference: str | None = None,
         max_n: int | None = None,
         query_mode: QueryMode = "last_user",
-        sample_timeout_s: float | None = None,
+        sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        max_retries: int = 0,
     ) -> BestRoute:
         """The engine over ``models`` routed by ``router`` (a Router or a checkpoint path).
 
@@ -131,6 +170,8 @@ class BestRoute:
             policy,
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
+            deadline_s=deadline_s,
+            max_retries=max_retries,
         )
 
     @classmethod
@@ -145,7 +186,9 @@ class BestRoute:
         reference: str | None = None,
         max_n: int | None = None,
         query_mode: QueryMode = "last_user",
-        sample_timeout_s: float | None = None,
+        sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+        deadline_s: float | None = DEFAULT_DEADLINE_S,
+        max_retries: int = 0,
     ) -> BestRoute:
         """The engine of the trained setup at ``path`` over ``models``.
 
@@ -165,6 +208,8 @@ class BestRoute:
             max_n=max_n,
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
+            deadline_s=deadline_s,
+            max_retries=max_retries,
         )
 
     # ----------------------------------------------------------------- routing
@@ -173,6 +218,12 @@ class BestRoute:
         if not isinstance(messages, str) and not isinstance(messages, Sequence):
             raise InvalidQueryError(
                 f"messages must be a string or a list of messages, got {type(messages).__name__}"
+            )
+        if self.query_mode == "last_user" and not has_user_turn(messages):
+            raise InvalidQueryError(
+                "the messages have no user turn (only system, assistant or tool messages): add "
+                "the user's question as a user message, or build the engine with "
+                "query_mode='conversation' to route on the whole conversation"
             )
         text = (
             last_user_text(messages)
@@ -263,34 +314,61 @@ class BestRoute:
         *,
         stream: bool,
     ) -> AsyncIterator[SampleChunk | Result]:
-        """The fallback loop: try the plan's arms in order until one answers.
+        """The fallback loop: try the plan's arms in order until one answers, by the deadline.
 
         Yields the answer's chunks when ``stream`` (as they come from an n = 1 arm whose backend
         streams, else the selected response as one chunk), then the :class:`Result`; raises
-        :class:`AllArmsFailedError` when every arm failed.
+        :class:`AllArmsFailedError` when every arm failed. A model whose call raised is not
+        tried again for this query (its other arms are skipped); arms left when the deadline
+        passes are not tried.
         """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
+        deadline = Deadline.start(self.deadline_s, self.sample_timeout_s)
         trace = Trace(decision)
+        failures: list[tuple[str, BaseException]] = []
+        failed_models: set[str] = set()
         for arm in decision.plan:
-            streamed = stream and self._streams(arm)
-            if streamed:
-                attempt = Attempt(arm)
-                trace.attempts.append(attempt)
-                async for chunk in self._stream_attempt(attempt, messages, params, trace):
+            if arm.model in failed_models:
+                continue
+            attempt = Attempt(arm)
+            trace.attempts.append(attempt)
+            if deadline.expired:
+                error = DeadlineExceededError(
+                    f"the call's deadline of {self.deadline_s:g} s passed before {arm.key} "
+                    "could be tried"
+                )
+                self._fail(attempt, error, failures)
+                break
+            if stream and self._streams(arm):
+                async for chunk in self._stream_attempt(
+                    attempt, messages, params, trace, deadline, failures
+                ):
                     yield chunk
             else:
-                attempt = await self._attempt(arm, decision.query, messages, params)
-                trace.attempts.append(attempt)
+                await self._attempt(attempt, decision.query, messages, params, deadline, failures)
             if attempt.succeeded:
                 assert attempt.selected is not None
                 chosen = attempt.samples[attempt.selected]
-                if stream and not streamed:
+                if stream and not self._streams(arm):
                     yield SampleChunk(chosen.text, chosen.message, selected=True)
                 yield Result(chosen.text, chosen, trace)
                 return
+            if any(
+                key == arm.key and not isinstance(error, EmptyResponseError)
+                for key, error in failures
+            ):
+                failed_models.add(arm.model)
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
-        raise _all_arms_failed(trace)
+        raise _all_arms_failed(trace, failures)
+
+    @staticmethod
+    def _fail(
+        attempt: Attempt, error: BaseException, failures: list[tuple[str, BaseException]]
+    ) -> None:
+        """Record a failed call of ``attempt``: its reason in the trace, the exception kept."""
+        attempt.errors.append(_describe(error))
+        failures.append((attempt.arm.key, error))
 
     def _streams(self, arm: Arm) -> bool:
         """True when ``arm`` streams its tokens: n = 1 and a backend with ``astream``."""
@@ -298,34 +376,65 @@ class BestRoute:
         return arm.n == 1 and callable(getattr(backend, "astream", None))
 
     async def _stream_attempt(
-        self, attempt: Attempt, messages: Messages, params: dict[str, Any], trace: Trace
+        self,
+        attempt: Attempt,
+        messages: Messages,
+        params: dict[str, Any],
+        trace: Trace,
+        deadline: Deadline,
+        failures: list[tuple[str, BaseException]],
     ) -> AsyncIterator[SampleChunk]:
         """Stream one response of ``attempt.arm`` into ``attempt``, yielding its chunks.
 
-        A failure before the first chunk is recorded on the attempt (the plan goes on); one
-        after chunks were sent raises :class:`AllArmsFailedError`.
+        The first chunk and each next one must come within the call timeout. Leading chunks
+        without visible text are held back until one has text (or the response turns out to
+        have tool calls), so an empty response sends nothing and falls back. A failure before
+        anything was sent is recorded on the attempt (after retries of transient failures,
+        the plan goes on); one after chunks were sent raises :class:`AllArmsFailedError`.
         """
-        sample: Sample | None = None
         sent = False
-        started = time.perf_counter()
-        try:
-            async for item in self._stream_one(attempt.arm, messages, params):
-                if isinstance(item, Sample):
-                    sample = item
-                else:
-                    sent = True
-                    yield item
-        except Exception as error:
-            attempt.errors.append(_describe(error))
-            if sent:
-                raise AllArmsFailedError(
-                    f"arm {attempt.arm.key} failed mid-stream: {_describe(error)}", trace
-                ) from error
+        for retry in range(self.max_retries + 1):
+            held: list[SampleChunk] = []
+            sample: Sample | None = None
+            started = time.perf_counter()
+            stream = self._stream_one(attempt.arm, messages, params).__aiter__()
+            try:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(
+                            stream.__anext__(), timeout=deadline.call_timeout()
+                        )
+                    except StopAsyncIteration:
+                        break
+                    if isinstance(item, Sample):
+                        sample = item
+                    elif sent or item.text.strip():
+                        for chunk in [*held, item]:
+                            yield chunk
+                        held.clear()
+                        sent = True
+                    else:
+                        held.append(item)
+            except Exception as error:
+                await _close(stream)
+                if sent:
+                    self._fail(attempt, error, failures)
+                    raise _mid_stream(attempt, error, trace, failures) from error
+                if retry < self.max_retries and await self._backoff(error, retry, deadline):
+                    continue
+                self._fail(attempt, error, failures)
+                return
+            attempt.sampling_latency_s = time.perf_counter() - started
+            assert sample is not None
+            self._record(attempt, [[sample]])
+            if is_empty(sample):
+                attempt.samples.clear()
+                self._fail(attempt, _empty(attempt.arm), failures)
+                return
+            for chunk in held:
+                yield chunk
+            attempt.selected = 0
             return
-        attempt.sampling_latency_s = time.perf_counter() - started
-        assert sample is not None
-        self._record(attempt, [[sample]])
-        attempt.selected = 0
 
     async def _stream_one(
         self, arm: Arm, messages: Messages, params: dict[str, Any]
@@ -365,22 +474,27 @@ class BestRoute:
         attempt.cost = candidate.cost(attempt.input_tokens, attempt.output_tokens)
 
     async def _attempt(
-        self, arm: Arm, query: str, messages: Messages, params: dict[str, Any]
-    ) -> Attempt:
-        attempt = Attempt(arm)
-        candidate = self.pool.candidate(arm.model)
-        backend = candidate.backend
+        self,
+        attempt: Attempt,
+        query: str,
+        messages: Messages,
+        params: dict[str, Any],
+        deadline: Deadline,
+        failures: list[tuple[str, BaseException]],
+    ) -> None:
+        """Draw ``attempt.arm``'s samples, drop the failed and empty ones, select among the rest."""
+        arm = attempt.arm
+        backend = self.pool.candidate(arm.model).backend
         if backend is None:
-            attempt.errors.append(f"candidate {arm.model!r} has no backend")
-            return attempt
-        native = supports_native_n(backend)
-        if native:
-            calls = [backend.agenerate(messages, arm.n, **params)]
-        else:
-            calls = [backend.agenerate(messages, 1, **params) for _ in range(arm.n)]
+            self._fail(
+                attempt, ConfigurationError(f"candidate {arm.model!r} has no backend"), failures
+            )
+            return
+        count, per_call = (1, arm.n) if supports_native_n(backend) else (arm.n, 1)
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(self._bounded(call) for call in calls), return_exceptions=True
+            *(self._call(backend, messages, per_call, params, deadline) for _ in range(count)),
+            return_exceptions=True,
         )
         attempt.sampling_latency_s = time.perf_counter() - started
         successes: list[list[Sample]] = []
@@ -388,20 +502,54 @@ class BestRoute:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                attempt.errors.append(_describe(result))
+                self._fail(attempt, result, failures)
             elif not result:
-                attempt.errors.append("the backend returned no samples")
+                self._fail(attempt, EmptyResponseError("the backend returned no samples"), failures)
             else:
                 successes.append(result)
         self._record(attempt, successes)
+        survivors = [sample for sample in attempt.samples if not is_empty(sample)]
+        for _ in range(len(attempt.samples) - len(survivors)):
+            self._fail(attempt, _empty(arm), failures)
+        attempt.samples[:] = survivors
         if attempt.samples:
             await self._select(attempt, query)
-        return attempt
 
-    async def _bounded(self, call: Any) -> list[Sample]:
-        if self.sample_timeout_s is None:
-            return list(await call)
-        return list(await asyncio.wait_for(call, timeout=self.sample_timeout_s))
+    async def _call(
+        self,
+        backend: Any,
+        messages: Messages,
+        n: int,
+        params: dict[str, Any],
+        deadline: Deadline,
+    ) -> list[Sample]:
+        """One sampling call within the call timeout; transient failures are retried (up to
+        ``max_retries``) after their Retry-After or a backoff, when the deadline allows."""
+        for retry in range(self.max_retries + 1):
+            try:
+                return list(
+                    await asyncio.wait_for(
+                        backend.agenerate(messages, n, **params), timeout=deadline.call_timeout()
+                    )
+                )
+            except Exception as error:
+                if retry < self.max_retries and await self._backoff(error, retry, deadline):
+                    continue
+                raise
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    async def _backoff(self, error: BaseException, retry: int, deadline: Deadline) -> bool:
+        """Wait before retrying a transient ``error``; False (no wait) when it is not transient
+        or the wait would end past the deadline."""
+        if not is_transient(error):
+            return False
+        wait = retry_delay_s(error, retry, self.retry_backoff_s)
+        left = deadline.remaining()
+        if left is not None and wait >= left:
+            return False
+        logger.info("retrying after %.2f s (%s)", wait, _describe(error))
+        await asyncio.sleep(wait)
+        return True
 
     async def _select(self, attempt: Attempt, query: str) -> None:
         if len(attempt.samples) == 1 or self.scorer is None:
@@ -419,16 +567,46 @@ class BestRoute:
         attempt.scoring_latency_s = time.perf_counter() - started
 
 
-def _all_arms_failed(trace: Trace) -> AllArmsFailedError:
-    """The error raised when no arm of the plan returned a response, naming each arm's errors."""
-    return AllArmsFailedError(
+def _all_arms_failed(trace: Trace, failures: list[tuple[str, BaseException]]) -> AllArmsFailedError:
+    """The error raised when no arm of the plan returned a response, naming each arm's errors;
+    the last exception is its cause."""
+    error = AllArmsFailedError(
         "every arm failed: "
         + " | ".join(f"{a.arm.key}: {'; '.join(a.errors) or 'no samples'}" for a in trace.attempts),
         trace,
+        failures,
+    )
+    if failures:
+        error.__cause__ = failures[-1][1]
+    return error
+
+
+def _mid_stream(
+    attempt: Attempt,
+    error: BaseException,
+    trace: Trace,
+    failures: list[tuple[str, BaseException]],
+) -> AllArmsFailedError:
+    return AllArmsFailedError(
+        f"arm {attempt.arm.key} failed mid-stream: {_describe(error)}", trace, failures
     )
 
 
+def _empty(arm: Arm) -> EmptyResponseError:
+    return EmptyResponseError(f"{arm.model} answered with an empty response")
+
+
+async def _close(stream: Any) -> None:
+    """Close an abandoned async generator so its HTTP stream is released now."""
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
 def _describe(error: BaseException) -> str:
+    if isinstance(error, DeadlineExceededError):
+        return f"DeadlineExceededError: {error}"
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return "TimeoutError: the sample did not arrive in time"
     return f"{type(error).__name__}: {error}"

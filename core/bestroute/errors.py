@@ -122,12 +122,23 @@ class EndpointError(BestRouteError, RuntimeError):
     """A model endpoint (an OpenAI-compatible API) refused or failed a call; the message says why.
 
     ``status_code`` is the HTTP status when the endpoint answered, else None (timeout, no
-    connection). Messages never contain the API key.
+    connection). ``retry_after_s`` is the wait the endpoint asked for (its ``Retry-After``), and
+    ``transient`` whether the same request may pass later (a rate limit, a 5xx, a timeout, a
+    dropped connection). Messages never contain the API key.
     """
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        *,
+        retry_after_s: float | None = None,
+        transient: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        self.transient = transient
 
 
 class EmptyStreamError(BestRouteError, RuntimeError):
@@ -137,9 +148,17 @@ class EmptyStreamError(BestRouteError, RuntimeError):
 class AllArmsFailedError(BestRouteError, RuntimeError):
     """Every arm tried (chosen, fallbacks and the reference) failed to return a sample.
 
-    ``trace`` holds the partial trace, including each arm's error.
+    ``trace`` holds the partial trace, including each arm's error; ``errors`` every original
+    exception as ``(arm key, exception)`` in the order they happened (the last one is also
+    chained as ``__cause__``).
     """
 
-    def __init__(self, message: str, trace: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        trace: Any = None,
+        errors: list[tuple[str, BaseException]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.trace = trace
+        self.errors: list[tuple[str, BaseException]] = list(errors or [])

@@ -59,6 +59,13 @@ def last_user_text(messages: Messages | str) -> str:
     return message_text(messages[-1])
 
 
+def has_user_turn(messages: Messages | str) -> bool:
+    """True for a string, or a conversation with at least one user (``human``) message."""
+    if isinstance(messages, str):
+        return True
+    return any(_role(message) in ("user", "human") for message in messages)
+
+
 def conversation_text(messages: Messages | str) -> str:
     """Return the whole conversation as ``role: text`` lines (optional routing query)."""
     if isinstance(messages, str):

@@ -160,14 +160,16 @@ def test_timed_out_sample_counts_as_failed(router: RouterNet) -> None:
     assert attempt.errors and attempt.errors[0].startswith("TimeoutError")
 
 
-def test_failing_arm_falls_back_to_the_next_arm_then_the_reference(router: RouterNet) -> None:
+def test_failing_arm_falls_back_to_the_next_model_then_the_reference(router: RouterNet) -> None:
+    """A model whose call raised is not tried again at a larger n: the plan moves to the next
+    model (issue #13: before, small@2 and small@3 were tried too)."""
     reference = Calculator()
-    engine = engine_for(
-        router, Calculator(fail_on={"always"}), reference, policy=ThresholdPolicy(0.0)
-    )  # type: ignore[arg-type]
+    small = Calculator(fail_on={"always"})
+    engine = engine_for(router, small, reference, policy=ThresholdPolicy(0.0))  # type: ignore[arg-type]
     result = engine.run("What is 5 plus 5?")
     tried = [a.arm.key for a in result.trace.attempts]
-    assert tried == ["small@1", "small@2", "small@3", "ref@1"]
+    assert tried == ["small@1", "ref@1"]
+    assert small.calls == 1
     assert result.arm == Arm("ref", 1) and reference.calls == 1
     assert result.trace.to_dict()["arm"] == "ref@1"
 
@@ -181,7 +183,10 @@ def test_every_arm_failing_raises_with_the_trace(router: RouterNet) -> None:
     )
     with pytest.raises(AllArmsFailedError, match="every arm failed") as caught:
         engine.run("What is 5 plus 5?")
-    assert len(caught.value.trace.attempts) == 4
+    # one attempt per model: the failing small model is not retried at n = 2, 3 (issue #13)
+    assert [a.arm.key for a in caught.value.trace.attempts] == ["small@1", "ref@1"]
+    assert [key for key, _ in caught.value.errors] == ["small@1", "ref@1"]
+    assert isinstance(caught.value.__cause__, RuntimeError)
 
 
 def test_failing_scorer_keeps_the_first_sample(router: RouterNet) -> None:
@@ -302,7 +307,8 @@ async def test_a_stream_failing_before_its_first_chunk_falls_back(router: Router
     engine = streaming_engine(router, StreamingCalculator(fail="before"))
     *chunks, result = [item async for item in engine.astream("What is 2 plus 2?")]
     assert isinstance(result, Result)
-    assert [a.arm.key for a in result.trace.attempts] == ["small@1", "small@2"]
+    # the failing model is skipped, not retried at n = 2 (issue #13): the reference answers
+    assert [a.arm.key for a in result.trace.attempts] == ["small@1", "ref@1"]
     assert result.trace.attempts[0].errors == ["RuntimeError: down before the first word"]
     (chunk,) = chunks
     assert isinstance(chunk, SampleChunk) and chunk.selected and chunk.text == "The answer is 4."

@@ -30,6 +30,7 @@ from bestroute.backends.openai_format import (
 )
 from bestroute.cost import TokenCounter, counter_for
 from bestroute.errors import ConfigurationError, EndpointError
+from bestroute.failures import TRANSIENT_STATUSES, retry_after_s
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text
 
 if TYPE_CHECKING:
@@ -373,7 +374,12 @@ class OpenAICompatibleBackend:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         if key:
             message = message.replace(key, "***")
-        return EndpointError(message, status)
+        transient = kind in ("APITimeoutError", "APIConnectionError") or (
+            status is not None and status in TRANSIENT_STATUSES
+        )
+        return EndpointError(
+            message, status, retry_after_s=retry_after_s(error), transient=transient
+        )
 
 
 def _merged(batches: Sequence[Sequence[Sample]]) -> list[Sample]:

@@ -60,7 +60,16 @@ def register(subparsers: Any) -> None:
         help="larger bodies get 413 (default 1 MB)",
     )
     parser.add_argument(
-        "--sample-timeout", type=float, help="seconds each sampling call may take (default: none)"
+        "--sample-timeout",
+        type=float,
+        default=60.0,  # bestroute.deadline.DEFAULT_SAMPLE_TIMEOUT_S
+        help="seconds each sampling call may take (default 60)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=120.0,  # bestroute.deadline.DEFAULT_DEADLINE_S
+        help="seconds a whole routed request may take, fallbacks included (default 120)",
     )
     parser.set_defaults(func=run)
 
@@ -93,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         max_cost_per_query=args.max_cost_per_query,
         max_n=args.max_n,
         sample_timeout_s=args.sample_timeout,
+        deadline_s=args.deadline,
     )
     app = create_app(RoutingService(engine, settings))
     print(

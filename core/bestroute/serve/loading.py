@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S
 from bestroute.engine import BestRoute
 
 
@@ -16,7 +17,8 @@ def load_engine(
     threshold: float | None = None,
     max_cost_per_query: float | None = None,
     max_n: int | None = None,
-    sample_timeout_s: float | None = None,
+    sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
 ) -> BestRoute:
     """:meth:`BestRoute.from_pretrained` over the pool config at ``pool``; ``max_n`` bounds the
     arms the policy may choose (the pool's own ``max_n`` fixes the router's arms)."""
@@ -28,6 +30,7 @@ def load_engine(
         threshold=threshold,
         max_cost_per_query=max_cost_per_query,
         sample_timeout_s=sample_timeout_s,
+        deadline_s=deadline_s,
     )
     if max_n is not None:
         engine.policy = dataclasses.replace(engine.policy, max_n=max_n)
