@@ -19,6 +19,7 @@ can be replayed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -30,6 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,11 +79,22 @@ def _command(db: Path) -> list[str]:
     ]
 
 
+def _connect(*args: Any, **kwargs: Any) -> contextlib.closing[sqlite3.Connection]:
+    """A connection closed at the end of the ``with`` block.
+
+    ``sqlite3.connect``'s own context manager only commits, and a connection left to the garbage
+    collector keeps the file's shared memory open in this process: a connection opened after a
+    kill would then reuse it and skip SQLite's crash recovery, missing the killed run's last
+    commit that the next run (which does recover) sees.
+    """
+    return contextlib.closing(sqlite3.connect(*args, **kwargs))
+
+
 def _db_count(path: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+        with _connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
             return int(db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
     except sqlite3.OperationalError:  # not created yet, or mid-creation
         return 0
@@ -99,7 +112,7 @@ class _AfterKills:
 
 
 def _check_integrity(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
+    with _connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -107,7 +120,7 @@ def _check_integrity(db: Path) -> None:
 
 def _snapshot(db: Path, seen: _AfterKills) -> None:
     _check_integrity(db)
-    with sqlite3.connect(db) as conn:
+    with _connect(db) as conn:
         rows = {
             (q, m, i): (rowid, created, text)
             for rowid, q, m, i, created, text in conn.execute(
@@ -187,7 +200,7 @@ def test_repeated_kills_lose_nothing_and_rebuy_nothing(workdir: Path, seed: int)
         assert "drawn again" in final.stderr
     _check_integrity(db)
 
-    with sqlite3.connect(db) as conn:
+    with _connect(db) as conn:
         rows = conn.execute(
             "SELECT id, query_id, model, sample_index, created_at, text, quality FROM samples"
         ).fetchall()
