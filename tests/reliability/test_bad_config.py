@@ -60,12 +60,13 @@ def router(tiny_router_dir: Path) -> RouterNet:
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        ('{"models": {"m": {"input": NaN, "output": 1}}}', "numeric 'input' price.*got nan"),
-        ('{"models": {"m": {"input": 1, "output": Infinity}}}', "numeric 'output' price.*inf"),
-        ('{"models": {"m": {"input": 1, "output": -2}}}', "negative 'output' price"),
-        ('{"models": {"m": {"input": "0.1", "output": 1}}}', "numeric 'input' price"),
-        ('{"models": {"m": {"input": true, "output": 1}}}', "numeric 'input' price"),
-        ('{"models": {"m": {"input": 1}}}', "numeric 'output' price"),
+        ('{"models": {"m": {"input": NaN, "output": 1}}}', "input price of 'm'.*got nan"),
+        ('{"models": {"m": {"input": 1, "output": Infinity}}}', "output price of 'm'.*got inf"),
+        ('{"models": {"m": {"input": 1, "output": -2}}}', "output price of 'm' must be >= 0"),
+        ('{"models": {"m": {"input": 1e400, "output": 1}}}', "input price of 'm'.*got inf"),
+        ('{"models": {"m": {"input": "0.1", "output": 1}}}', "input price of 'm'.*'0.1'"),
+        ('{"models": {"m": {"input": true, "output": 1}}}', "input price of 'm'.*True"),
+        ('{"models": {"m": {"input": 1}}}', "output price of 'm'.*None"),
         ('{"models": {}, "default_avg_output_tokens": NaN}', "default_avg_output_tokens"),
         ('{"models": {}, "default_avg_output_tokens": Infinity}', "default_avg_output_tokens"),
         ('{"models": {}, "default_avg_output_tokens": -1}', "default_avg_output_tokens"),
@@ -111,10 +112,10 @@ def test_a_model_the_prices_file_does_not_know_is_named_with_the_fix(tmp_path: P
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({"input_price": NAN}, "input_price is nan"),
-        ({"output_price": INF}, "output_price is inf"),
-        ({"input_price": -1.0}, "input_price is -1.0"),
-        ({"input_price": "0.1"}, "input_price is '0.1'"),
+        ({"input_price": NAN}, "input price of 'm' must be a number of US dollars.*got nan"),
+        ({"output_price": INF}, "output price of 'm' must be a number of US dollars.*got inf"),
+        ({"input_price": -1.0}, "input price of 'm' must be >= 0 dollars"),
+        ({"input_price": "0.1"}, "input price of 'm' must be a number.*got '0.1'"),
         ({"expected_output_tokens": NAN}, "expected_output_tokens"),
         ({"expected_output_tokens": 0}, "expected_output_tokens"),
     ],
@@ -127,9 +128,9 @@ def test_a_candidate_with_bad_prices_is_refused(fields: dict[str, Any], reason: 
 @pytest.mark.parametrize(
     ("entry", "reason"),
     [
-        ({"input_price": NAN}, "input_price must be a number >= 0.*nan"),
-        ({"input_price": -1}, "input_price must be a number >= 0"),
-        ({"output_price": "cheap"}, "output_price must be a number >= 0"),
+        ({"input_price": NAN}, "candidate 'a': input_price must be a number.*got nan"),
+        ({"input_price": -1}, "candidate 'a': input_price must be >= 0"),
+        ({"output_price": "cheap"}, "candidate 'a': output_price must be a number.*'cheap'"),
         ({"expected_output_tokens": -5}, "expected_output_tokens"),
         ({"expected_output_tokens": INF}, "expected_output_tokens"),
     ],
@@ -153,12 +154,11 @@ def test_a_pool_config_with_a_bad_max_n_is_refused(max_n: Any) -> None:
 
 
 def test_langchain_and_llamaindex_prices_are_checked(router: RouterNet) -> None:
-    with pytest.raises(ValueError, match="greater than or equal to 0"):  # pydantic, per field
-        _chat(router, prices={"small": (NAN, 0.2)})
-    with pytest.raises(ConfigurationError, match="input_price is nan"):
-        _llm(router, prices={"small": (NAN, 0.2)})
-    with pytest.raises(ConfigurationError, match=r"output_price is -1\.0"):
-        _llm(router, prices={"small": (0.1, -1)})
+    for build in (_chat, _llm):
+        with pytest.raises(ConfigurationError, match=r"input price of 'small'.*got nan"):
+            build(router, prices={"small": (NAN, 0.2)})
+        with pytest.raises(ConfigurationError, match="output price of 'small' must be >= 0"):
+            build(router, prices={"small": (0.1, -1)})
 
 
 # -- thresholds and policy limits ----------------------------------------------------------------
@@ -208,11 +208,9 @@ def _chat(
 def _llm(
     router: RouterNet, prices: dict[str, tuple[float, float]] | None = None, **kw: Any
 ) -> BestRouteLLM:
-    names = kw.pop("names", MODELS)
     prices = {**{name: (0.1, 0.2) for name in MODELS}, **(prices or {})}
-    return BestRouteLLM(
-        {name: MockLLM() for name in names}, router, prices=prices, scorer=SCORER, **kw
-    )
+    models = {name: (MockLLM(), *prices[name]) for name in kw.pop("names", MODELS)}
+    return BestRouteLLM(models, router, scorer=SCORER, **kw)
 
 
 @pytest.mark.parametrize("timeout", BAD_TIMEOUTS)

@@ -10,7 +10,7 @@ property-based tests fuzz ``router.json`` values and ``router.safetensors`` byte
 gives a router that predicts, or a CheckpointError.
 
 The router faults run on a tiny real router (no encoder); the reward-model faults and the
-end-to-end faults through ``ChatBestRoute.from_pretrained`` / ``BestRouteLLM.from_pretrained``
+end-to-end faults through ``BestRoute``, ``ChatBestRoute`` and ``BestRouteLLM.from_pretrained``
 use the shipped demo setup and all-MiniLM-L6-v2 (marked slow).
 """
 
@@ -330,7 +330,7 @@ def test_a_bad_threshold_file_fails_at_load(tmp_path: Path, content: str, reason
     assert str(path) in str(raised.value)
 
 
-# -- end to end: the shipped setup behind the adapters ----------------------------------------------
+# -- end to end: the shipped setup behind the engine and the adapters ----------------------------------------------
 
 
 def _shipped_setup_with(tmp_path: Path, damage: Any, change: str) -> Path:
@@ -352,23 +352,33 @@ def test_a_damaged_shipped_setup_fails_when_the_adapters_load_it(
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from llama_index.core.llms.mock import MockLLM
 
+    from bestroute.backends.function import FunctionBackend
+    from bestroute.engine import BestRoute
     from langchain_bestroute import ChatBestRoute
     from llamaindex_bestroute import BestRouteLLM
 
     setup = _shipped_setup_with(tmp_path, damage, change)
     names = ("smollm2-135m", "reference")
-    with pytest.raises(CheckpointError, match=r"NaN or infinite|outside") as raised:
-        ChatBestRoute.from_pretrained(
+    loaders = [
+        lambda: BestRoute.from_pretrained(
             setup,
-            models={name: (FakeListChatModel(responses=["4"]), 0.1, 0.2) for name in names},
+            {name: (FunctionBackend(_answer), 0.1, 0.2) for name in names},
             reference="reference",
-        )
-    assert str(setup) in str(raised.value)
-    with pytest.raises(CheckpointError, match=r"NaN or infinite|outside") as raised:
-        BestRouteLLM.from_pretrained(
+        ),
+        lambda: ChatBestRoute.from_pretrained(
             setup,
-            {name: MockLLM() for name in names},
-            prices={name: (0.1, 0.2) for name in names},
+            {name: (FakeListChatModel(responses=["4"]), 0.1, 0.2) for name in names},
             reference="reference",
-        )
-    assert str(setup) in str(raised.value)
+        ),
+        lambda: BestRouteLLM.from_pretrained(
+            setup, {name: (MockLLM(), 0.1, 0.2) for name in names}, reference="reference"
+        ),
+    ]
+    for load in loaders:
+        with pytest.raises(CheckpointError, match=r"NaN or infinite|outside") as raised:
+            load()
+        assert str(setup) in str(raised.value)
+
+
+async def _answer(messages: Any, **params: Any) -> str:
+    return "4"
