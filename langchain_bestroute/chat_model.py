@@ -14,6 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from pydantic import Field, PrivateAttr, field_validator
 
+from bestroute._checks import check_timeout
 from bestroute._sync import iterate_sync, run_sync
 from bestroute.cost import TokenCounter
 from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S
@@ -118,6 +119,7 @@ class ChatBestRoute(ToolCallingChatModel):
         if "models" in data:  # coerced here too, so a bad entry raises ConfigurationError
             data["models"] = _coerce_models(data["models"])
         super().__init__(**data)
+        check_timeout(self.timeout, "timeout")
         self._engine = self._build_engine()
 
     @field_validator("models", mode="before")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bestroute._checks import arm_mismatch_message
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
 from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S, Deadline, check_seconds
@@ -96,12 +97,7 @@ class BestRoute:
         retry_backoff_s: float = 0.5,
     ) -> None:
         if set(router.arms) != set(pool.router_arms):
-            raise ArmMismatchError(
-                "the router was trained for arms "
-                f"{sorted(a.key for a in router.arms)} but the pool offers "
-                f"{sorted(a.key for a in pool.router_arms)}; retrain the router for this pool or "
-                "build the pool with the same candidates and max_n"
-            )
+            raise ArmMismatchError(arm_mismatch_message(router.arms, pool))
         if scorer is None and any(arm.n > 1 for arm in pool.router_arms):
             raise ConfigurationError(
                 "arms with n > 1 need a scorer to pick the best response: pass scorer=... "

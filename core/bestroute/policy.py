@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bestroute._checks import is_finite_number
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 
@@ -31,12 +32,22 @@ class ThresholdPolicy:
     max_n: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigurationError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.max_cost_per_query is not None and self.max_cost_per_query <= 0:
-            raise ConfigurationError("max_cost_per_query must be > 0 dollars")
-        if self.max_n is not None and self.max_n < 1:
-            raise ConfigurationError("max_n must be >= 1")
+        if not is_finite_number(self.threshold) or not 0.0 <= self.threshold <= 1.0:
+            raise ConfigurationError(
+                f"threshold must be in [0, 1], got {self.threshold!r}: give a number between 0 "
+                "(cheapest arms) and 1 (always the reference), e.g. one `bestroute calibrate` picked"
+            )
+        cap = self.max_cost_per_query
+        if cap is not None and (not is_finite_number(cap) or cap <= 0):
+            raise ConfigurationError(
+                f"max_cost_per_query must be > 0 dollars, got {cap!r}; give None for no cap"
+            )
+        if self.max_n is not None and (
+            isinstance(self.max_n, bool) or not isinstance(self.max_n, int) or self.max_n < 1
+        ):
+            raise ConfigurationError(
+                f"max_n must be >= 1, got {self.max_n!r}; give None for no limit"
+            )
 
     def plan(
         self,

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from bestroute._checks import is_finite_number
 from bestroute.backends.base import Backend
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS, TokenCounter, counter_for, dollar_cost
 from bestroute.errors import ConfigurationError
-from bestroute.prices import ModelPrice, parse_price
+from bestroute.prices import ModelPrice, parse_price, price_value
 
 DEFAULT_MAX_N = 5
 
@@ -64,10 +65,14 @@ class Candidate:
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigurationError("a candidate needs a non-empty name")
-        if self.input_price < 0 or self.output_price < 0:
-            raise ConfigurationError(f"prices of {self.name!r} must be >= 0")
-        if self.expected_output_tokens <= 0:
-            raise ConfigurationError(f"expected_output_tokens of {self.name!r} must be > 0")
+        price_value(self.input_price, f"the input price of {self.name!r}")
+        price_value(self.output_price, f"the output price of {self.name!r}")
+        tokens = self.expected_output_tokens
+        if not is_finite_number(tokens) or tokens <= 0:
+            raise ConfigurationError(
+                f"expected_output_tokens of {self.name!r} must be > 0, got {tokens!r}; give the "
+                "typical response length in tokens"
+            )
 
     def cost(self, input_tokens: float, output_tokens: float) -> float:
         """Dollar cost of one call with the given token counts (output summed over samples)."""

@@ -17,14 +17,15 @@ adapters take (:func:`bestroute.pool.read_model_entry`).
 
 from __future__ import annotations
 
+import difflib
 import json
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bestroute._checks import is_finite_number
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS, dollar_cost
 from bestroute.errors import (
     DataFormatError,
@@ -65,8 +66,8 @@ class Prices(Mapping[str, ModelPrice]):
         except KeyError:
             raise MissingPriceError(
                 f'no price for model {model!r} in {self.origin}; add it under "models" as '
-                f'{{"input": ..., "output": ..., "source": ...}} (dollars per 1M tokens). '
-                f"Priced models: {sorted(self._models)}"
+                f'{{"input": ..., "output": ..., "source": ...}} (dollars per 1M tokens)'
+                f"{_did_you_mean(model, self._models)}. Priced models: {sorted(self._models)}"
             ) from None
 
     def __iter__(self) -> Iterator[str]:
@@ -101,12 +102,17 @@ class Prices(Mapping[str, ModelPrice]):
         }
 
 
+def _did_you_mean(model: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(model, list(known), n=1, cutoff=0.8)
+    return f", or correct the name if you meant {close[0]!r}" if close else ""
+
+
 def price_value(value: Any, what: str) -> float:
     """``value`` as dollars per 1M tokens: a finite number >= 0, else :class:`InvalidPriceError`.
 
     ``what`` names the price in the message (``"the input price of 'gpt-4o'"``).
     """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise InvalidPriceError(
             f"{what} must be a number of US dollars per 1M tokens, got {value!r}"
         )
@@ -152,8 +158,10 @@ def prices_from_dict(data: Any, origin: str = "prices") -> Prices:
             raise DataFormatError(f"{origin}: model {name!r} must map to an object")
         models[name] = parse_price(entry, name, origin)
     default = data.get("default_avg_output_tokens", DEFAULT_EXPECTED_OUTPUT_TOKENS)
-    if isinstance(default, bool) or not isinstance(default, int | float) or default <= 0:
-        raise DataFormatError(f"{origin}: default_avg_output_tokens must be a number > 0")
+    if not is_finite_number(default) or default <= 0:
+        raise DataFormatError(
+            f"{origin}: default_avg_output_tokens must be a number > 0, got {default!r}"
+        )
     return Prices(models, float(default), origin)
 
 
@@ -164,6 +172,6 @@ def load_prices(path: str | os.PathLike[str]) -> Prices:
         raise FileNotFoundError(f"prices file not found: {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise DataFormatError(f"{path}: not valid JSON ({error}); fix the file") from None
     return prices_from_dict(data, origin=str(path))

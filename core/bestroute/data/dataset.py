@@ -22,13 +22,14 @@ per call: ``input_tokens`` is paid once per call, each sample's ``output_tokens`
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from bestroute._checks import is_finite_number
+from bestroute.data._unicode import json_has_lone_surrogate, undecodable_byte
 from bestroute.errors import DataFormatError, DatasetValidationError
 
 #: How many problems a validation error lists before it stops collecting.
@@ -134,11 +135,7 @@ def record_from_dict(data: Any) -> OutcomeRecord:
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    return isinstance(value, int | float) and is_finite_number(value)
 
 
 def _record_problems(data: Any) -> list[str]:
@@ -163,6 +160,8 @@ def _record_problems(data: Any) -> list[str]:
         problems.append("'candidates' must be a non-empty object mapping model name -> outcome")
         return problems
     for name, outcome in candidates.items():
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"candidate names must be non-empty strings, got {name!r}")
         problems.extend(f"candidate {name!r}: {p}" for p in _candidate_problems(outcome))
     return problems
 
@@ -226,16 +225,32 @@ def load_dataset(path: str | os.PathLike[str]) -> list[OutcomeRecord]:
     problems: list[tuple[int, str]] = []
     bad_lines = 0
     seen_ids: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
+    # undecodable bytes become lone surrogates (never produced by valid UTF-8): reported per line
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                line_problems = [f"not valid JSON ({error.msg} at column {error.colno})"]
-            else:
-                line_problems = _record_problems(data)
+            bad_byte = undecodable_byte(line)
+            line_problems = (
+                [f"not UTF-8 text ({bad_byte}); save the file as UTF-8"] if bad_byte else []
+            )
+            data = None
+            if not line_problems:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as error:
+                    line_problems = [f"not valid JSON ({error.msg} at column {error.colno})"]
+                except RecursionError:
+                    line_problems = ["not a record: the JSON is nested too deeply"]
+                except ValueError as error:  # e.g. an integer of more than 4300 digits
+                    line_problems = [f"not valid JSON ({error})"]
+                else:
+                    line_problems = _record_problems(data)
+                    if json_has_lone_surrogate(line, data):
+                        line_problems.append(
+                            "a string holds a lone surrogate escape (\\ud800-\\udfff), which "
+                            "is not text: fix or drop it"
+                        )
             if not line_problems:
                 record = record_from_dict(data)
                 if record.id in seen_ids:
@@ -261,18 +276,24 @@ def load_dataset(path: str | os.PathLike[str]) -> list[OutcomeRecord]:
 
 
 def save_dataset(records: Iterable[OutcomeRecord], path: str | os.PathLike[str]) -> Path:
-    """Write records as JSON Lines (atomically: a temporary file renamed into place)."""
+    """Write records as JSON Lines (atomically: a temporary file, flushed to disk, renamed into
+    place, so a crash leaves either the old file or the new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     ids: set[str] = set()
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in records:
-            if record.id in ids:
-                tmp.unlink()
-                raise DataFormatError(f"duplicate record id {record.id!r}; ids must be unique")
-            ids.add(record.id)
-            handle.write(json.dumps(record_to_dict(record), ensure_ascii=False) + "\n")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for record in records:
+                if record.id in ids:
+                    raise DataFormatError(f"duplicate record id {record.id!r}; ids must be unique")
+                ids.add(record.id)
+                handle.write(json.dumps(record_to_dict(record), ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return path
 

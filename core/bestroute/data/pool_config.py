@@ -204,19 +204,16 @@ def pool_from_config(
                 token_counter=getattr(backend, "token_counter", None),
                 input_price=_price(entry, "input_price", name, prices),
                 output_price=_price(entry, "output_price", name, prices),
-                expected_output_tokens=float(
-                    entry.get("expected_output_tokens")
-                    or (
-                        prices.default_avg_output_tokens
-                        if prices
-                        else DEFAULT_EXPECTED_OUTPUT_TOKENS
-                    )
-                ),
+                expected_output_tokens=entry.get("expected_output_tokens")
+                or (prices.default_avg_output_tokens if prices else DEFAULT_EXPECTED_OUTPUT_TOKENS),
             )
         )
     if not config.get("reference"):
         raise ConfigurationError("the pool config needs a 'reference' candidate name")
-    return Pool(candidates, str(config["reference"]), int(config.get("max_n", DEFAULT_MAX_N)))
+    max_n = config.get("max_n", DEFAULT_MAX_N)
+    if isinstance(max_n, bool) or not isinstance(max_n, int):
+        raise ConfigurationError(f"max_n must be a whole number >= 1, got {max_n!r}")
+    return Pool(candidates, str(config["reference"]), max_n)
 
 
 def load_pool_config(

@@ -9,8 +9,11 @@ A paid response must never be lost nor bought twice, so the store is written as 
 
 A call still ``started`` when a run dies was sent but its response never arrived: the next run
 marks it ``interrupted`` (logged, so the possibly-paid loss is visible) and draws those samples
-again. Failed calls are kept with their error. The database runs in WAL mode and survives a
-killed process (committed rows are durable).
+again. Failed calls are kept with their error. The database runs in WAL mode with
+``synchronous=FULL``: every commit is flushed to disk before the next call is sent, so a killed
+process *and* a power cut keep every committed row (an fsync per call costs far less than the
+call). ``tests/reliability/test_collect_kill.py`` kills ``bestroute collect`` repeatedly to
+prove it.
 """
 
 from __future__ import annotations
@@ -128,7 +131,7 @@ class CollectionStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         self._check_version()

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from bestroute._checks import arm_mismatch_message
 from bestroute.encoder import Encoder
 from bestroute.errors import (
     ArmMismatchError,
@@ -28,7 +29,7 @@ from bestroute.router.checkpoint_format import (
     read_weights,
 )
 from bestroute.router.lexical import LexicalHead
-from bestroute.router.network import RouterNet
+from bestroute.router.network import N_LENGTH_FEATURES, RouterNet
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +51,9 @@ def load_router(
     config = read_router_config(directory)
     arms = checkpoint_arms(config)
     if pool is not None and set(pool.router_arms) != set(arms):
-        raise ArmMismatchError(
-            f"the router at {directory} was trained for the arms {[a.key for a in arms]} but "
-            f"the pool offers {[a.key for a in pool.router_arms]}; retrain the router for this "
-            "pool, or build the pool with the same candidates and max_n"
-        )
+        raise ArmMismatchError(arm_mismatch_message(arms, pool, f"the router at {directory}"))
     tensors = read_weights(directory / WEIGHTS_FILE)
+    _check_head_sizes(config, tensors, directory)
     record = config["encoder"]
     if record is not None and not isinstance(record, dict):
         raise CheckpointError(f"the 'encoder' entry of {directory / CONFIG_FILE} is malformed")
@@ -109,6 +107,33 @@ def _load_encoder(
             f"the router's encoder {record.get('name')!r} ({record.get('path')}) is not available "
             f"here ({error}); pass encoder=Encoder('<local copy of it>') to load_router"
         ) from error
+
+
+def _check_head_sizes(
+    config: dict[str, Any], tensors: dict[str, torch.Tensor], directory: Path
+) -> None:
+    """The head sizes ``router.json`` names match the weights, checked before anything is built.
+
+    A hand-edited size (``"hidden": 1000000000``) must not allocate a network first.
+    """
+    extra = N_LENGTH_FEATURES if config.get("length_features", False) else 0
+    n_arms = len(config["arms"])
+    expected = {
+        "hidden.weight": (config["hidden"], config["embedding_dim"] + extra),
+        "skip.weight": (n_arms, config["embedding_dim"] + extra),
+        "output.weight": (n_arms, config["hidden"]),
+    }
+    lexical = config.get("lexical")
+    if isinstance(lexical, dict) and isinstance(lexical.get("vocabulary"), list):
+        expected["lexical.linear.weight"] = (n_arms, len(lexical["vocabulary"]))
+    for name, shape in expected.items():
+        tensor = tensors.get(name)
+        if tensor is not None and tuple(tensor.shape) != shape:
+            raise CheckpointError(
+                f"the tensor {name} in {directory / WEIGHTS_FILE} has shape "
+                f"{tuple(tensor.shape)}, the config implies {shape}: {CONFIG_FILE} and "
+                f"{WEIGHTS_FILE} do not belong together; re-save the router"
+            )
 
 
 def _load_state(

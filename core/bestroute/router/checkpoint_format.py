@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bestroute.errors import CheckpointError, ConfigurationError
+from bestroute.finite_weights import check_finite_weights
 from bestroute.local_models import minilm_path
 from bestroute.pool import Arm
 
@@ -106,6 +107,16 @@ def read_router_config(directory: str | Path) -> dict[str, Any]:
     ]
     if missing:
         raise CheckpointError(f"{path} lacks the fields {missing}; re-save the router")
+    for key in ("embedding_dim", "hidden", "query_max_tokens"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(
+                f"{path}: {key!r} is {value!r}, not a whole number >= 1; re-save the router"
+            )
+    try:
+        checkpoint_arms(config)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}; re-save the router") from error
     return config
 
 
@@ -121,17 +132,20 @@ def checkpoint_arms(config: dict[str, Any]) -> tuple[Arm, ...]:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of ``router.safetensors`` (a clear error when missing or corrupt)."""
+    """The tensors of ``router.safetensors`` (a clear error when missing, corrupt or holding
+    NaN or infinite weights)."""
     if not path.is_file():
         raise CheckpointError(
             f"{path} is missing: the checkpoint is incomplete; re-save the router"
         )
     try:
-        return load_file(path)
+        tensors = load_file(path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(
             f"{path} is corrupt or truncated ({error}); re-save or retrain the router"
         ) from error
+    check_finite_weights(tensors, path, "retrain the router or restore a good copy")
+    return tensors
 
 
 def _is_default_encoder(path: Path) -> bool:

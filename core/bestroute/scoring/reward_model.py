@@ -25,8 +25,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from bestroute._checks import is_finite_number
 from bestroute.encoder import Encoder
 from bestroute.errors import CheckpointError
+from bestroute.finite_weights import check_finite_weights
 from bestroute.local_models import minilm_path
 from bestroute.scoring.features import (
     SHAPE_FEATURE_NAMES,
@@ -211,13 +213,14 @@ def load_reward_model(
             f"embeddings but the given encoder {encoder.path} gives {encoder.dim}; pass the "
             "encoder the reward model was trained with"
         )
+    tensors = _read_weights(folder / WEIGHTS_FILE)
+    _check_head_sizes(config, tensors, folder / WEIGHTS_FILE)
     model = RewardModel(
         encoder,
-        hidden=int(config["head"]["hidden"]),
+        hidden=config["head"]["hidden"],
         dropout=float(config["head"]["dropout"]),
-        encoder_finetuned=bool(encoder_config["finetuned"]),
+        encoder_finetuned=encoder_config["finetuned"],
     )
-    tensors = _read_weights(folder / WEIGHTS_FILE)
     expected = {
         name
         for name in model.state_dict()
@@ -279,6 +282,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} lacks the field {error}; the checkpoint is corrupt"
         ) from error
+    _check_fields(path, encoder, head, shape)
     if shape.get("version") != SHAPE_FEATURES_VERSION or list(shape.get("names", [])) != list(
         SHAPE_FEATURE_NAMES
     ):
@@ -305,8 +309,61 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; the reward-model checkpoint is incomplete")
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({error}); the checkpoint is corrupt"
         ) from error
+    check_finite_weights(tensors, path, "retrain the reward model or restore a good copy")
+    std = tensors.get("shape_std")
+    if std is not None and not bool((std > 0).all()):
+        raise CheckpointError(
+            f"{path}: shape_std holds values <= 0, which would divide by zero; the checkpoint "
+            "is corrupt: retrain the reward model or restore a good copy"
+        )
+    return tensors
+
+
+def _check_fields(path: Path, encoder: Any, head: Any, shape: Any) -> None:
+    """The config's sizes and flags have the types the model needs (hand edits fail here)."""
+    sizes = {"encoder.dim": encoder["dim"], "encoder.max_tokens": encoder["max_tokens"]}
+    sizes["head.hidden"] = head["hidden"]
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(
+                f"{path}: {key} is {value!r}, not a whole number >= 1; the checkpoint is corrupt"
+            )
+    dropout = head["dropout"]
+    if not is_finite_number(dropout) or not 0.0 <= dropout < 1.0:
+        raise CheckpointError(
+            f"{path}: head.dropout is {dropout!r}, not a number in [0, 1); the checkpoint is "
+            "corrupt"
+        )
+    for key, flag in (
+        ("encoder.finetuned", encoder["finetuned"]),
+        ("encoder.default", encoder["default"]),
+    ):
+        if not isinstance(flag, bool):
+            raise CheckpointError(f"{path}: {key} is {flag!r}, not true or false")
+    if not isinstance(shape, dict):
+        raise CheckpointError(f"{path}: shape_features is {shape!r}, not an object")
+
+
+def _check_head_sizes(config: dict[str, Any], tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """The head sizes the config names match the weights, checked before the model is built.
+
+    A hand-edited size (``"hidden": 1000000000``) must not allocate a network first.
+    """
+    hidden, dim = config["head"]["hidden"], config["encoder"]["dim"]
+    expected = {
+        "mlp.0.weight": (hidden, 4 * dim + len(SHAPE_FEATURE_NAMES)),
+        "mlp.3.weight": (1, hidden),
+    }
+    for name, shape in expected.items():
+        tensor = tensors.get(name)
+        if tensor is not None and tuple(tensor.shape) != shape:
+            raise CheckpointError(
+                f"{path} has tensors of the wrong shape for its config: {name} is "
+                f"{tuple(tensor.shape)}, {CONFIG_FILE} implies {shape}; the files do not "
+                "belong together: retrain or restore the checkpoint"
+            )

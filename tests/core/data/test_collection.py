@@ -1,21 +1,18 @@
-"""Collection: the SQLite store, pool configs, scoring, export, and resuming a killed run."""
+"""Collection: the SQLite store, pool configs, scoring, export and resuming in process.
+
+Resuming a killed ``bestroute collect`` is tested in tests/reliability/test_collect_kill.py.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
+import shutil
 import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bestroute.data.collect import build_scorer, collect, export_dataset, read_queries
-from bestroute.data.dataset import load_dataset
 from bestroute.data.pool_config import load_pool_config
 from bestroute.data.store import CollectionStore, NewSample
 from bestroute.errors import ConfigurationError, DataFormatError
@@ -23,83 +20,15 @@ from bestroute.prices import MissingPriceError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-# A real backend: computes the sum asked for ("small" is wrong whenever the sum is a multiple
-# of 3), sleeps a little like a remote call, and logs each invocation before answering.
-ARITH_MODULE = textwrap.dedent(
-    """
-    import asyncio, os, re
-
-    def _numbers(text):
-        a, b = (int(x) for x in re.findall(r"-?\\d+", text)[:2])
-        return a, b
-
-    def _log(model, messages):
-        path = os.environ.get("ARITH_LOG")
-        if path:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(model + "\\t" + messages[-1]["content"] + "\\n")
-
-    async def small(messages, **params):
-        _log("small", messages)
-        await asyncio.sleep(float(os.environ.get("ARITH_SLEEP", "0")))
-        a, b = _numbers(messages[-1]["content"])
-        return str(a + b + 1 if (a + b) % 3 == 0 else a + b)
-
-    async def large(messages, **params):
-        _log("large", messages)
-        await asyncio.sleep(float(os.environ.get("ARITH_SLEEP", "0")))
-        a, b = _numbers(messages[-1]["content"])
-        return str(a + b)
-
-    async def batched(messages, n=1, **params):
-        _log("batched", messages)
-        a, b = _numbers(messages[-1]["content"])
-        return [str(a + b + i) for i in range(n)]
-
-    FAILED = set()
-
-    async def flaky(messages, **params):
-        text = messages[-1]["content"]
-        if text not in FAILED:
-            FAILED.add(text)
-            raise RuntimeError("temporary outage")
-        a, b = _numbers(text)
-        return str(a + b)
-
-    async def grader(messages, **params):
-        prompt = messages[-1]["content"]
-        query = prompt.split("[Request]\\n", 1)[1].split("\\n\\n[Answer]", 1)[0]
-        answer = prompt.split("[Answer]\\n", 1)[1].split("\\n\\n", 1)[0]
-        return "Score: 10" if verify(query, answer) else "Score: 2"
-
-    def verify(query, response):
-        a, b = _numbers(query)
-        return response.strip() == str(a + b)
-    """
-)
-
-POOL_YAML = textwrap.dedent(
-    """
-    reference: large
-    candidates:
-      - name: small
-        backend: {python: arith.py:small}
-        input_price: 0.1
-        output_price: 0.2
-      - name: large
-        backend: "python:arith.py:large"
-        input_price: 10
-        output_price: 30
-    """
-)
+#: The pool members (arith.py), a pool of them and 40 queries; the kill-and-resume test in
+#: tests/reliability/test_collect_kill.py uses the same files.
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "collect"
 
 
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "arith.py").write_text(ARITH_MODULE, encoding="utf-8")
-    (tmp_path / "pool.yaml").write_text(POOL_YAML, encoding="utf-8")
-    lines = [f"What is {i} + {2 * i + 1}?" for i in range(40)]
-    (tmp_path / "queries.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name in ("arith.py", "pool.yaml", "queries.txt"):
+        shutil.copyfile(FIXTURES / name, tmp_path / name)
     return tmp_path
 
 
@@ -283,96 +212,3 @@ async def test_batched_backend_gets_one_call_and_failures_are_retried(workdir: P
     assert [len(r.candidates["batched"].samples) for r in records] == [4] * 4
     # sample i of the batched model answers a+b+i: exactly one of four is right
     assert all(sum(s.quality for s in r.candidates["batched"].samples) == 1 for r in records)
-
-
-def _db_count(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
-            return int(db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
-def test_killed_collection_resumes_without_repeating_or_losing_calls(workdir: Path) -> None:
-    db = workdir / "collect.db"
-    log = workdir / "invocations.log"
-    command = [
-        sys.executable,
-        "-m",
-        "bestroute.cli",
-        "collect",
-        "--pool",
-        "pool.yaml",
-        "--queries",
-        "queries.txt",
-        "--db",
-        str(db),
-        "--samples",
-        "3",
-        "--scorer",
-        "verifier:arith.py:verify",
-        "--concurrency",
-        "2",
-        "--export",
-        "out.jsonl",
-    ]
-    env = {**os.environ, "ARITH_LOG": str(log), "ARITH_SLEEP": "0.05"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "core"), env.get("PYTHONPATH", "")])
-    expected = 40 * (3 + 1)  # 3 samples of "small" and 1 of the reference per query
-    with (workdir / "first.err").open("w") as err:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=err, stderr=err)
-        deadline = time.monotonic() + 120
-        while _db_count(db) < 30:
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no samples arrived"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    with sqlite3.connect(db) as conn:
-        before = {
-            (q, m, i): (rowid, created, text)
-            for rowid, q, m, i, created, text in conn.execute(
-                "SELECT id, query_id, model, sample_index, created_at, text FROM samples"
-            )
-        }
-        in_flight = Counter(
-            (q, m)
-            for q, m in conn.execute("SELECT query_id, model FROM calls WHERE status='started'")
-        )
-    assert 30 <= len(before) < expected
-
-    second = subprocess.run(
-        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert second.returncode == 0, second.stderr
-    if in_flight:
-        assert "drawn again" in second.stderr
-
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT id, query_id, model, sample_index, created_at, text, quality FROM samples"
-        ).fetchall()
-        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM calls GROUP BY status"))
-        query_text = dict(conn.execute("SELECT id, text FROM queries"))
-    keys = [(q, m, i) for _, q, m, i, _, _, _ in rows]
-    assert len(rows) == expected and len(set(keys)) == expected
-    assert all(quality is not None for *_, quality in rows)
-    after = {(q, m, i): (rowid, created, text) for rowid, q, m, i, created, text, _ in rows}
-    for key, stored in before.items():
-        assert after[key] == stored, f"sample {key} was redrawn or changed"
-    assert statuses.get("interrupted", 0) == sum(in_flight.values())
-    assert statuses["done"] == expected
-
-    # every backend invocation is accounted for: one per stored sample, plus at most the calls
-    # that were in flight when the first run was killed (their responses never arrived)
-    invocations = Counter(tuple(line.split("\t", 1)) for line in log.read_text().splitlines())
-    stored = Counter((m, query_text[q]) for q, m, _ in keys)
-    for (model, text), count in stored.items():
-        query_id = next(q for q, t in query_text.items() if t == text)
-        extra = invocations[(model, text)] - count
-        assert 0 <= extra <= in_flight[(query_id, model)], (model, text, extra)
-    assert set(invocations) == set(stored)
-    records = load_dataset(workdir / "out.jsonl")
-    assert len(records) == 40

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import sys
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bestroute.cost import TiktokenCounter, TokenCounter, counter_for
+from bestroute.data._unicode import json_has_lone_surrogate
 from bestroute.errors import DataFormatError
 
 # Public CSVs hold long multi-line responses in single fields.
@@ -66,16 +69,75 @@ def open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8", newline="")
 
 
+#: What reading a damaged file raises: bad UTF-8, a corrupt or cut gzip stream.
+_READ_ERRORS = (UnicodeDecodeError, OSError, EOFError, zlib.error)
+
+
+def read_text(path: Path) -> str:
+    """The whole text of ``path`` (``.gz`` decompressed); a damaged file is a DataFormatError."""
+    try:
+        with open_text(path) as handle:
+            return handle.read()
+    except _READ_ERRORS as error:
+        raise DataFormatError(f"{path}: {_read_error(error)}") from None
+
+
+def parse_json(path: Path, text: str, what: str = "") -> Any:
+    """``text`` (from ``path``, ``what`` = e.g. "line 3: ") parsed as JSON, else DataFormatError.
+
+    A lone surrogate escape (``"\\ud800"``) is refused too: it is not text.
+    """
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise DataFormatError(f"{path}: {what}the JSON is nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise DataFormatError(f"{path}: {what}not valid JSON ({error})") from None
+    if json_has_lone_surrogate(text, data):
+        raise DataFormatError(
+            f"{path}: {what}a string holds a lone surrogate escape (\\ud800-\\udfff), which is "
+            "not text: fix or drop it"
+        )
+    return data
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document in ``path`` (``.gz`` decompressed); any damage is a DataFormatError."""
+    return parse_json(path, read_text(path))
+
+
 def read_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line_number, row)`` for each CSV row (line of the row's first line)."""
-    with open_text(path) as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise DataFormatError(f"{path}: empty CSV (no header)")
-        line = reader.line_num
-        for row in reader:
-            yield line + 1, row
+    """``(line_number, row)`` for each CSV row (line of the row's first line).
+
+    A damaged file (bad UTF-8, a cut gzip stream, a malformed quote) and a row with more fields
+    than the header raise :class:`DataFormatError` naming the line.
+    """
+    line = 0
+    try:
+        with open_text(path) as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames:
+                raise DataFormatError(f"{path}: empty CSV (no header)")
             line = reader.line_num
+            for row in reader:
+                if None in row:
+                    raise DataFormatError(
+                        f"{path}: line {line + 1} has more fields than the header "
+                        f"({len(reader.fieldnames)}); quote fields that hold commas"
+                    )
+                yield line + 1, row
+                line = reader.line_num
+    except (*_READ_ERRORS, csv.Error) as error:
+        where = f" (after line {line})" if line else ""
+        raise DataFormatError(f"{path}: {_read_error(error)}{where}") from None
+
+
+def _read_error(error: BaseException) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text ({error}); save the file as UTF-8"
+    if isinstance(error, csv.Error):
+        return f"not a readable CSV ({error})"
+    return f"the file is damaged or not what its name says ({type(error).__name__}: {error})"
 
 
 def source_name(path: Path) -> str:

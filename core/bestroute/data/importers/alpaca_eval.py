@@ -13,14 +13,13 @@ a pair without a preference keeps only the reference.
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
+from bestroute._checks import is_finite_number
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
-from bestroute.data.importers._common import count_tokens, find_files, open_text
+from bestroute.data.importers._common import count_tokens, find_files, read_json
 from bestroute.errors import DataFormatError
 
 #: Quality of the reference's own response: the preference of a tie.
@@ -39,11 +38,7 @@ def import_alpaca_eval(
     """Read one annotations file, or all of them in a folder (see the module docstring)."""
     by_instruction: dict[str, OutcomeRecord] = {}
     for file in find_files(Path(path), (".json.gz", ".json"), "alpaca_eval annotations"):
-        with open_text(file) as handle:
-            try:
-                data = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise DataFormatError(f"{file}: not valid JSON ({error})") from None
+        data = read_json(file)
         if not isinstance(data, list):
             raise DataFormatError(f"{file}: expected a JSON list of annotations")
         for index, item in enumerate(data):
@@ -54,6 +49,15 @@ def import_alpaca_eval(
                 raise DataFormatError(
                     f"{file}: annotation {index} needs instruction, generator_1, generator_2"
                 ) from None
+            if not isinstance(instruction, str) or not instruction.strip():
+                raise DataFormatError(
+                    f"{file}: annotation {index}: 'instruction' must be a non-empty string, got "
+                    f"{instruction!r}"
+                )
+            if not reference.strip() or not model.strip():
+                raise DataFormatError(
+                    f"{file}: annotation {index}: generator_1 and generator_2 must name models"
+                )
             record = by_instruction.get(instruction)
             if record is None:
                 record = OutcomeRecord(
@@ -78,7 +82,7 @@ def import_alpaca_eval(
             preference = item.get("preference")
             if model == reference or model in record.candidates:
                 continue
-            if not isinstance(preference, int | float) or not math.isfinite(preference):
+            if not is_finite_number(preference):
                 continue
             record.candidates[model] = CandidateOutcome(
                 input_tokens=count_tokens(model, instruction),

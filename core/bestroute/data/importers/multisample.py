@@ -15,16 +15,15 @@ a file is still one score). Output tokens are not known: ``default_output_tokens
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import zlib
 from pathlib import Path
 from typing import Any
 
+from bestroute._checks import is_finite_number
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
-from bestroute.data.importers._common import count_tokens, find_files, source_name
+from bestroute.data.importers._common import count_tokens, find_files, read_json, source_name
 from bestroute.errors import DataFormatError
 
 #: Samples behind each fraction in the 10-sample files.
@@ -44,8 +43,9 @@ def _scores(path: Path, data: Any) -> list[tuple[int, str, dict[str, float], dic
     rows = []
     problems = []
     for index, item in enumerate(data):
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-            problems.append(f"item {index}: needs a 'question' string")
+        question = item.get("question") if isinstance(item, dict) else None
+        if not isinstance(question, str) or not question.strip():
+            problems.append(f"item {index}: needs a non-empty 'question' string")
             continue
         scores = item.get("scores")
         if not isinstance(scores, dict):
@@ -55,11 +55,10 @@ def _scores(path: Path, data: Any) -> list[tuple[int, str, dict[str, float], dic
         for model, value in scores.items():
             if value is None:
                 continue  # the model was not run on this question
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            if not model.strip():
+                problems.append(f"item {index}: a score has an empty model name")
+                continue
+            if not is_finite_number(value):
                 problems.append(f"item {index}: score of {model!r} is not a number: {value!r}")
                 continue
             clean[model] = float(value)
@@ -86,11 +85,7 @@ def import_multisample(
     """Read one RouterDC JSON file, or every ``*.json`` in a folder (see the module docstring)."""
     records: list[OutcomeRecord] = []
     for file in find_files(Path(path), (".json",), "multisample"):
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{file}: not valid JSON ({error})") from None
-        rows = _scores(file, data)
+        rows = _scores(file, read_json(file))
         multi = all(on_sample_grid(v) for _, _, scores, _ in rows for v in scores.values())
         name = source_name(file)
         for index, question, scores, extra in rows:

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSampl
 from bestroute.data.importers._common import (
     count_tokens,
     find_files,
+    parse_json,
     read_csv_rows,
+    read_text,
     source_name,
 )
 from bestroute.errors import DataFormatError
@@ -54,6 +56,11 @@ def _csv_records(path: Path, default_output_tokens: float) -> list[OutcomeRecord
             if "prompt" not in row:
                 raise DataFormatError(f"{path}: a RouteLLM CSV needs a 'prompt' column")
             models = [c for c in row if c != "prompt" and not c.endswith(_RESPONSE_SUFFIX)]
+            if any(not model.strip() for model in models):
+                raise DataFormatError(
+                    f"{path}: the header has a column without a name; name it after its model "
+                    "or remove it"
+                )
         query = _restore_nan_options(row["prompt"] or "")
         if not query.strip():
             problems.append(f"line {line}: empty prompt")
@@ -87,27 +94,66 @@ def _judged_response(prompt: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def _json_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSON Lines file."""
+    items = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        item = parse_json(path, line, f"line {number}: ")
+        if not isinstance(item, dict):
+            raise DataFormatError(f"{path}: line {number}: expected a JSON object")
+        items.append((number, item))
+    return items
+
+
+def _mt_bench_questions(path: Path) -> dict[Any, dict[str, Any]]:
+    questions: dict[Any, dict[str, Any]] = {}
+    for number, item in _json_lines(path):
+        turns = item.get("turns")
+        key = item.get("question_id")
+        if (
+            not isinstance(key, str | int)
+            or not isinstance(turns, list)
+            or not all(isinstance(turn, str) and turn.strip() for turn in turns)
+        ):
+            raise DataFormatError(
+                f"{path}: line {number}: needs a 'question_id' and 'turns' (a list of "
+                "non-empty strings)"
+            )
+        questions[key] = item
+    return questions
+
+
 def _mt_bench_records(judgements: Path, default_output_tokens: float) -> list[OutcomeRecord]:
     questions_file = judgements.with_name("question.jsonl")
     if not questions_file.is_file():
         raise DataFormatError(f"{judgements}: MT-Bench needs question.jsonl beside it")
-    questions: dict[Any, dict[str, Any]] = {}
-    for line in questions_file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            questions[item["question_id"]] = item
+    questions = _mt_bench_questions(questions_file)
     by_turn: dict[tuple[Any, int], OutcomeRecord] = {}
-    for number, line in enumerate(judgements.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        item = json.loads(line)
+    for number, item in _json_lines(judgements):
+        key_id = item.get("question_id")
+        if not isinstance(key_id, str | int) or key_id not in questions:
+            raise DataFormatError(
+                f"{judgements}: line {number}: question_id {item.get('question_id')!r} is not in "
+                f"{questions_file.name}"
+            )
+        question = questions[item["question_id"]]
         try:
-            question = questions[item["question_id"]]
             turn = int(item["turn"])
             model = str(item["model"])
             score = float(item["score"])
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise DataFormatError(f"{judgements}: line {number}: missing or bad {error}") from None
+        if not 1 <= turn <= len(question["turns"]):
+            raise DataFormatError(
+                f"{judgements}: line {number}: turn {turn} is not a turn of question "
+                f"{item['question_id']!r} (it has {len(question['turns'])})"
+            )
+        if isinstance(item["score"], bool) or not math.isfinite(score) or not model.strip():
+            raise DataFormatError(
+                f"{judgements}: line {number}: needs a finite 'score' and a non-empty 'model'"
+            )
         key = (item["question_id"], turn)
         if key not in by_turn:
             query = "\n\n".join(question["turns"][:turn])

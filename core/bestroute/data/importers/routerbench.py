@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
+from bestroute.data._unicode import has_lone_surrogate
 from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSample
 from bestroute.data.importers._common import count_tokens, find_files, read_csv_rows
 from bestroute.errors import DataFormatError
@@ -37,8 +38,8 @@ def _text_list(cell: str) -> str | None:
         return None
     try:
         value = ast.literal_eval(cell)
-    except (ValueError, SyntaxError):
-        return cell
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return cell  # not a Python literal (or an unhashable / too deep one): the text itself
     if isinstance(value, list | tuple):
         return "\n".join(str(v) for v in value)
     return str(value)
@@ -65,9 +66,14 @@ def _file_records(path: Path, default_output_tokens: float) -> list[OutcomeRecor
             models = [c.removesuffix(_RESPONSE) for c in row if c.endswith(_RESPONSE)]
             if not models:
                 raise DataFormatError(f"{path}: no '<model>|model_response' columns")
+            if any(not model.strip() for model in models):
+                raise DataFormatError(f"{path}: a '|model_response' column names no model")
         query = _text_list(row["prompt"])
         if not query or not query.strip():
             problems.append(f"line {line}: empty prompt")
+            continue
+        if has_lone_surrogate(query):
+            problems.append(f"line {line}: the prompt holds a lone surrogate escape (not text)")
             continue
         candidates: dict[str, CandidateOutcome] = {}
         costs: dict[str, float] = {}
@@ -79,6 +85,9 @@ def _file_records(path: Path, default_output_tokens: float) -> list[OutcomeRecor
                     problems.append(f"line {line}: score of {model!r} is not a number: {raw!r}")
                 continue
             text = _text_list(row.get(model + _RESPONSE) or "")
+            if text is not None and has_lone_surrogate(text):
+                problems.append(f"line {line}: the response of {model!r} holds a lone surrogate")
+                continue
             tokens = count_tokens(model, text) if text else default_output_tokens
             candidates[model] = CandidateOutcome(
                 input_tokens=count_tokens(model, query),
