@@ -26,6 +26,8 @@ WEIGHT_DECAY_SCALE = 7680.0
 #: count alike. On the GSM8K join (five seeded splits) the average saving at <= 1% drop went
 #: from 0.63 (neural heads alone) and 0.63 (TF-IDF alone) to 0.81.
 DEFAULT_LEXICAL_WEIGHT = 0.5
+#: L2 strength of the lexical view's head (``1 / C``; see :mod:`bestroute.router.lexical`).
+DEFAULT_LEXICAL_L2 = 1.0
 #: :func:`~bestroute.training.network_fit.fit_router_net`'s weight decay when none is given.
 DEFAULT_WEIGHT_DECAY = 1e-2
 
@@ -80,7 +82,8 @@ class RouterTrainingConfig:
     its mean probability on the training rows is its mean label. Without a ``weight_decay`` in
     ``network``, the decay is ``weight_decay_scale / training rows`` (see
     :data:`WEIGHT_DECAY_SCALE`; ``None`` keeps the network default). ``lexical`` attaches a
-    TF-IDF view fitted on the same rows and labels, whose logits count ``lexical_weight``.
+    TF-IDF view fitted on the same rows and labels (L2 strength ``lexical_l2``), whose logits
+    count ``lexical_weight``.
     """
 
     ensemble: int = DEFAULT_ENSEMBLE
@@ -89,6 +92,7 @@ class RouterTrainingConfig:
     weight_decay_scale: float | None = WEIGHT_DECAY_SCALE
     lexical: bool = True
     lexical_weight: float = DEFAULT_LEXICAL_WEIGHT
+    lexical_l2: float = DEFAULT_LEXICAL_L2
 
     def __post_init__(self) -> None:
         if self.ensemble < 1:
@@ -109,4 +113,5 @@ class RouterTrainingConfig:
             "weight_decay_scale": self.weight_decay_scale,
             "lexical": self.lexical,
             "lexical_weight": self.lexical_weight,
+            "lexical_l2": self.lexical_l2,
         }
