@@ -52,7 +52,7 @@ from bestroute.evaluate.report import ALL_METHODS, build_report, method_entry
 from bestroute.evaluate.splits import Split, split_indices, split_train_validation
 from bestroute.pool import Arm
 from bestroute.prices import ModelPrice
-from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.config import ROUTER_GRID, RouterTrainingConfig
 from bestroute.training.crossfit import DEFAULT_FOLDS, CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
 from bestroute.training.selection import choose_router_config
@@ -73,10 +73,10 @@ class ReplayConfig:
     call; the default ``False`` bills it ``n`` times, as the engine does for a LangChain
     ``ChatOpenAI`` and any backend without ``supports_n`` (the common OpenAI-compatible case).
     Arms are ordered by the engine's cost estimate (mean output tokens on the training split).
-    ``router_grid``: when not empty, ``best_route``, ``n_label`` and ``hybrid_llm`` each choose
-    their router settings from it by K-fold log-loss on the training split
-    (:func:`bestroute.training.selection.choose_router_config`), as ``tfidf_lr`` chooses its L2;
-    empty: ``best_route`` / ``baseline_router`` as given.
+    ``router_grid`` (default :data:`~bestroute.training.config.ROUTER_GRID`): ``best_route``,
+    ``n_label`` and ``hybrid_llm`` each choose their router settings from it by K-fold log-loss
+    on the training split (:func:`bestroute.training.selection.choose_router_config`), as
+    ``tfidf_lr`` chooses its L2; empty: ``best_route`` / ``baseline_router`` as given.
     """
 
     reference: str
@@ -96,7 +96,7 @@ class ReplayConfig:
     methods: tuple[str, ...] = ALL_METHODS
     best_route: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
     baseline_router: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
-    router_grid: tuple[RouterTrainingConfig, ...] = ()
+    router_grid: tuple[RouterTrainingConfig, ...] = ROUTER_GRID
     encoder_path: str | None = None
     cache_dir: str | None = None
     progress: bool = False

@@ -115,3 +115,18 @@ class RouterTrainingConfig:
             "lexical_weight": self.lexical_weight,
             "lexical_l2": self.lexical_l2,
         }
+
+
+#: The settings replay's routers choose from, each run, by 3-fold soft log-loss on that run's
+#: training split (:func:`~bestroute.training.selection.choose_router_config`; test queries never
+#: take part): the recipe as defined above, and the lexical view alone (``lexical_weight=1``;
+#: one network, since its logits then count for nothing). Why these two: out of fold on the
+#: GSM8K join's training splits (seeds 0-2, 4 folds of 256; benchmarks/router_resolution.py)
+#: the neural view's log-loss equals the per-arm constant's (0.5707/0.5734/0.5575 against
+#: 0.5707/0.5735/0.5577), so averaging it in halves the TF-IDF view's spread (mean per-arm
+#: std 0.042 -> 0.024) for no gain (mean 0.5633 against 0.5614 alone); on data where the encoder
+#: carries signal the mixed recipe can win, so the choice is made per dataset, not frozen.
+ROUTER_GRID: tuple[RouterTrainingConfig, ...] = (
+    RouterTrainingConfig(),
+    RouterTrainingConfig(ensemble=1, lexical_weight=1.0),
+)
