@@ -100,11 +100,71 @@ def out_of_fold(
     return result
 
 
+def nested(
+    labels: np.ndarray,
+    arms: Any,
+    queries: list[str],
+    embeddings: np.ndarray,
+    rows: np.ndarray,
+    folds: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Nested CV on training rows: per outer fold, ROUTER_GRID's choice by inner 3-fold CV on
+    the outer fold's training part, then that choice's log-loss on the outer held-out part."""
+    from bestroute.training.config import ROUTER_GRID
+    from bestroute.training.recipe import train_router
+    from bestroute.training.selection import choose_router_config
+
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(rows)), folds)
+    outer: list[dict[str, Any]] = []
+    for k, held in enumerate(parts):
+        fit_rows = rows[np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k]))]
+        held_rows = rows[held]
+        selection = choose_router_config(
+            ROUTER_GRID,
+            labels[fit_rows],
+            arms,
+            queries=[queries[i] for i in fit_rows],
+            embeddings=embeddings[fit_rows],
+            seed=seed,
+        )
+        held_loss = []
+        for config in ROUTER_GRID:
+            trained = train_router(
+                labels[fit_rows],
+                arms,
+                queries=[queries[i] for i in fit_rows],
+                embeddings=embeddings[fit_rows],
+                config=config,
+                seed=seed,
+            )
+            p = trained.router.predict_embeddings(
+                embeddings[held_rows], [queries[i] for i in held_rows]
+            )
+            held_loss.append(soft_log_loss(p, labels[held_rows]))
+        chosen = ROUTER_GRID.index(selection.chosen)
+        outer.append(
+            {
+                "inner_losses": list(selection.losses),
+                "chosen": chosen,
+                "outer_losses": held_loss,
+                "outer_loss_of_choice": held_loss[chosen],
+            }
+        )
+        print(f"seed {seed} outer fold {k}: {outer[-1]}", flush=True)
+    return {
+        "outer": outer,
+        "mean_outer_loss_of_choice": float(np.mean([o["outer_loss_of_choice"] for o in outer])),
+        "mean_outer_loss_per_candidate": np.mean([o["outer_losses"] for o in outer], 0).tolist(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--variants", nargs="+")
+    parser.add_argument("--nested", action="store_true", help="nested CV of ROUTER_GRID's choice")
     parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "reports" / "router_resolution.json"
     )
@@ -134,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             "labels": {a.key: spread(y[:, j]) for j, a in enumerate(arms)},
             "variants": {},
         }
+        if args.nested:
+            seed_report["nested"] = nested(
+                labels, arms, queries, embeddings, train, args.folds, seed
+            )
+            chosen = {}
         for name, config in chosen.items():
             started = time.perf_counter()
             p = out_of_fold(config, labels, arms, queries, embeddings, train, args.folds, seed)
