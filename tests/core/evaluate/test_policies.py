@@ -61,3 +61,26 @@ def test_build_outcomes_estimates_from_the_given_lengths_and_subsets_keep_them()
     assert part.estimated_cost is not None
     np.testing.assert_allclose(part.order_cost, outcomes.estimated_cost[[1]])
     assert build_outcomes(records, "ref", prices).estimated_cost is None
+
+
+def test_a_higher_threshold_never_picks_an_arm_the_engine_expects_to_be_cheaper(gsm8k) -> None:
+    from bestroute.calibration import REFERENCE_ARM, route_by_thresholds
+
+    lengths = mean_output_tokens(gsm8k.records[:200])
+    outcomes = build_outcomes(
+        gsm8k.records,
+        "gpt-4-1106-preview",
+        gsm8k.prices,
+        arms=gsm8k.outcomes.arms,
+        output_tokens=lengths,
+    )
+    probabilities = np.random.default_rng(0).uniform(size=outcomes.cost.shape)
+    thresholds = np.linspace(0.0, 1.0, 21)
+    choices = route_by_thresholds(probabilities, outcomes.order_cost, thresholds)
+    rows = np.arange(len(outcomes))
+    estimate = np.where(
+        choices == REFERENCE_ARM, 1.0, outcomes.order_cost[rows, np.maximum(choices, 0)]
+    )
+    assert np.all(np.diff(estimate, axis=0) >= -1e-15)  # 1 dollar stands for the reference
+    # and the recorded costs do differ from the estimates on this data
+    assert not np.allclose(outcomes.cost, outcomes.order_cost, equal_nan=True)
