@@ -262,12 +262,49 @@ def expected_output_tokens(record: OutcomeRecord, arm: Arm) -> float:
     return arm.n * float(np.mean([s.output_tokens for s in outcome.samples]))
 
 
-def expected_cost(record: OutcomeRecord, arm: Arm, price: ModelPrice) -> float:
-    """Expected dollars of ``arm`` on ``record``: input once (one call draws n), n outputs."""
+def input_calls(arm: Arm, native_n: bool) -> int:
+    """How many times ``arm`` pays its input: once with a backend that samples ``n`` in one call
+    (``native_n``), else ``n`` times, as :class:`~bestroute.engine.BestRoute` bills it."""
+    return 1 if native_n else arm.n
+
+
+def expected_cost(record: OutcomeRecord, arm: Arm, price: ModelPrice, *, calls: int = 1) -> float:
+    """Expected dollars of ``arm`` on ``record``: the input ``calls`` times (default once: one
+    call draws all ``n``; see :func:`input_calls`), the ``n`` recorded outputs (NaN when not
+    offered)."""
     outcome = record.candidates.get(arm.model)
     if outcome is None or not is_offered(outcome, arm.n):
         return math.nan
-    return price.cost(outcome.input_tokens, expected_output_tokens(record, arm))
+    return price.cost(outcome.input_tokens * calls, expected_output_tokens(record, arm))
+
+
+def mean_output_tokens(records: Sequence[OutcomeRecord]) -> dict[str, float]:
+    """Per candidate, the mean output tokens of one sample over ``records`` (e.g. the training
+    split): what the engine's cost estimate expects (``Candidate.expected_output_tokens``)."""
+    totals: dict[str, list[float]] = {}
+    for record in records:
+        for name, outcome in record.candidates.items():
+            entry = totals.setdefault(name, [0.0, 0.0])
+            entry[0] += sum(float(s.output_tokens) for s in outcome.samples)
+            entry[1] += len(outcome.samples)
+    return {name: total / count for name, (total, count) in totals.items() if count > 0}
+
+
+def estimated_cost(
+    record: OutcomeRecord,
+    arm: Arm,
+    price: ModelPrice,
+    output_tokens: float,
+    *,
+    calls: int = 1,
+) -> float:
+    """The engine's estimate of ``arm``'s dollars before it runs: the query's input ``calls``
+    times and ``n * output_tokens`` (an expected length, not this query's recorded one); NaN
+    when not offered. Algorithm 1 orders arms by it."""
+    outcome = record.candidates.get(arm.model)
+    if outcome is None or not is_offered(outcome, arm.n):
+        return math.nan
+    return price.cost(outcome.input_tokens * calls, arm.n * output_tokens)
 
 
 def quality_matrix(
@@ -281,15 +318,40 @@ def quality_matrix(
 
 
 def cost_matrix(
-    records: Sequence[OutcomeRecord], arms: Sequence[Arm], prices: Mapping[str, ModelPrice]
+    records: Sequence[OutcomeRecord],
+    arms: Sequence[Arm],
+    prices: Mapping[str, ModelPrice],
+    *,
+    native_n: bool = False,
+    output_tokens: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """:func:`expected_cost` for every record and arm, shape ``(records, arms)``.
+    """Dollars of every record and arm, shape ``(records, arms)``.
 
-    A model without a price raises the prices' own error (``MissingPriceError`` for
-    :class:`~bestroute.prices.Prices`).
+    The recorded outcome (:func:`expected_cost`), or with ``output_tokens`` (per model, e.g.
+    :func:`mean_output_tokens` of the training split) the engine's estimate
+    (:func:`estimated_cost`). The input is paid once per arm with ``native_n`` and ``n`` times
+    without (:func:`input_calls`; the default, as for a LangChain ``ChatOpenAI``, which the
+    engine calls ``n`` times). A model without a price raises the prices' own error
+    (``MissingPriceError`` for :class:`~bestroute.prices.Prices`); a model missing from
+    ``output_tokens`` is a :class:`ConfigurationError`.
     """
     model_prices = {arm.model: prices[arm.model] for arm in arms}
-    return np.array(
-        [[expected_cost(r, arm, model_prices[arm.model]) for arm in arms] for r in records],
-        dtype=np.float64,
-    ).reshape(len(records), len(arms))
+    if output_tokens is not None:
+        unknown = sorted({arm.model for arm in arms} - set(output_tokens))
+        if unknown:
+            raise ConfigurationError(
+                f"no expected output length for {unknown}: estimate it from records that "
+                "hold these models (mean_output_tokens of the training split)"
+            )
+
+    def cell(record: OutcomeRecord, arm: Arm) -> float:
+        calls = input_calls(arm, native_n)
+        if output_tokens is None:
+            return expected_cost(record, arm, model_prices[arm.model], calls=calls)
+        return estimated_cost(
+            record, arm, model_prices[arm.model], output_tokens[arm.model], calls=calls
+        )
+
+    return np.array([[cell(r, arm) for arm in arms] for r in records], dtype=np.float64).reshape(
+        len(records), len(arms)
+    )

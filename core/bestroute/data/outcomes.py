@@ -19,8 +19,11 @@ from bestroute.prices import ModelPrice
 class ReplayOutcomes:
     """Per query and arm: expected quality under the selector and expected dollars.
 
-    ``quality`` and ``cost`` are ``(N, len(arms))`` with NaN where an arm is not offered;
-    ``reference_quality`` and ``reference_cost`` are ``(N,)``.
+    ``quality`` and ``cost`` (what the recorded outcome bills) are ``(N, len(arms))`` with NaN
+    where an arm is not offered; ``reference_quality`` and ``reference_cost`` are ``(N,)``.
+    ``estimated_cost`` ``(N, len(arms))`` is what the engine expects an arm to cost before it
+    runs (expected output lengths, not this query's): Algorithm 1 orders arms by it. ``None``
+    means ``cost``.
     """
 
     queries: list[str]
@@ -29,6 +32,7 @@ class ReplayOutcomes:
     cost: np.ndarray
     reference_quality: np.ndarray
     reference_cost: np.ndarray
+    estimated_cost: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -42,7 +46,13 @@ class ReplayOutcomes:
             cost=self.cost[rows],
             reference_quality=self.reference_quality[rows],
             reference_cost=self.reference_cost[rows],
+            estimated_cost=None if self.estimated_cost is None else self.estimated_cost[rows],
         )
+
+    @property
+    def order_cost(self) -> np.ndarray:
+        """The costs Algorithm 1 orders arms by: ``estimated_cost``, else ``cost``."""
+        return self.cost if self.estimated_cost is None else self.estimated_cost
 
     def arm_index(self, arm: Arm) -> int:
         return self.arms.index(arm)
@@ -73,10 +83,17 @@ def build_outcomes(
     arms: Sequence[Arm] | None = None,
     max_n: int = 5,
     selector: Selector = "oracle",
+    native_n: bool = False,
+    output_tokens: Mapping[str, float] | None = None,
 ) -> ReplayOutcomes:
     """Expected quality and cost of each arm and of the reference on each record.
 
-    Records without the reference are an error: drop them before replay (a join does).
+    Costs bill the input as the engine would: once per arm with ``native_n`` (a backend that
+    samples ``n`` in one call), else ``n`` times (the default: the engine calls a LangChain
+    ``ChatOpenAI`` or any backend without ``supports_n`` ``n`` times). With ``output_tokens``
+    (mean output tokens per model, e.g. :func:`~bestroute.data.labels.mean_output_tokens` of the
+    training split) ``estimated_cost`` holds the engine's estimates, by which replay orders
+    arms. Records without the reference are an error: drop them before replay (a join does).
     """
     missing = [r.id for r in records if reference not in r.candidates]
     if missing:
@@ -92,7 +109,10 @@ def build_outcomes(
         queries=[r.query for r in records],
         arms=arms,
         quality=quality_matrix(records, arms, selector),
-        cost=cost_matrix(records, arms, prices),
+        cost=cost_matrix(records, arms, prices, native_n=native_n),
         reference_quality=quality_matrix(records, reference_arm, selector)[:, 0],
         reference_cost=cost_matrix(records, reference_arm, prices)[:, 0],
+        estimated_cost=None
+        if output_tokens is None
+        else cost_matrix(records, arms, prices, native_n=native_n, output_tokens=output_tokens),
     )

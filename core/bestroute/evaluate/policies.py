@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bestroute.calibration import candidate_thresholds, threshold_table
+from bestroute.calibration import candidate_thresholds, outcomes_of_choices, route_by_thresholds
 from bestroute.data.outcomes import ReplayOutcomes
 
 #: The oracle's settings: 0, then log-spaced prices of one point of quality drop.
@@ -32,7 +32,12 @@ class PolicyFamily(Protocol):
 
 
 class ThresholdSweep:
-    """Algorithm 1 on router probabilities: the cheapest arm at or over the threshold."""
+    """Algorithm 1 on router probabilities: the cheapest arm at or over the threshold.
+
+    "Cheapest" is by the outcomes' :attr:`~bestroute.data.outcomes.ReplayOutcomes.order_cost`
+    (the engine's estimate when the outcomes carry one); the chosen arm is billed its recorded
+    cost.
+    """
 
     def __init__(self, probabilities: np.ndarray, outcomes: ReplayOutcomes) -> None:
         if probabilities.shape != outcomes.cost.shape:
@@ -47,8 +52,13 @@ class ThresholdSweep:
 
     def outcome(self, settings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         o = self.outcomes
-        return threshold_table(
-            self.probabilities, o.cost, o.quality, o.reference_cost, o.reference_quality, settings
+        choices = route_by_thresholds(self.probabilities, o.order_cost, settings)
+        return outcomes_of_choices(
+            choices,
+            np.nan_to_num(o.cost),
+            np.nan_to_num(o.quality),
+            np.asarray(o.reference_cost, dtype=np.float64),
+            np.asarray(o.reference_quality, dtype=np.float64),
         )
 
 

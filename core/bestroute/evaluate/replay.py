@@ -31,7 +31,7 @@ from bestroute.calibration import (
     threshold_grid,
 )
 from bestroute.data.dataset import OutcomeRecord
-from bestroute.data.labels import Selector, check_selector, soft_labels
+from bestroute.data.labels import Selector, check_selector, mean_output_tokens, soft_labels
 from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.errors import ConfigurationError
 from bestroute.evaluate import baselines
@@ -52,9 +52,10 @@ from bestroute.evaluate.report import ALL_METHODS, build_report, method_entry
 from bestroute.evaluate.splits import Split, split_indices, split_train_validation
 from bestroute.pool import Arm
 from bestroute.prices import ModelPrice
-from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.config import ROUTER_GRID, RouterTrainingConfig
 from bestroute.training.crossfit import DEFAULT_FOLDS, CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
+from bestroute.training.selection import choose_router_config
 
 if TYPE_CHECKING:
     from bestroute.training.recipe import TrainedRouter
@@ -68,6 +69,14 @@ class ReplayConfig:
 
     ``best_route`` trains BEST-Route's router; ``baseline_router`` the routers of ``n_label``
     and ``hybrid_llm`` (the same recipe by default, see :func:`bestroute.training.train_router`).
+    ``native_n``: bill the input once per arm, as for backends that draw ``n`` samples in one
+    call; the default ``False`` bills it ``n`` times, as the engine does for a LangChain
+    ``ChatOpenAI`` and any backend without ``supports_n`` (the common OpenAI-compatible case).
+    Arms are ordered by the engine's cost estimate (mean output tokens on the training split).
+    ``router_grid`` (default :data:`~bestroute.training.config.ROUTER_GRID`): ``best_route``,
+    ``n_label`` and ``hybrid_llm`` each choose their router settings from it by K-fold log-loss
+    on the training split (:func:`bestroute.training.selection.choose_router_config`), as
+    ``tfidf_lr`` chooses its L2; empty: ``best_route`` / ``baseline_router`` as given.
     """
 
     reference: str
@@ -75,6 +84,7 @@ class ReplayConfig:
     max_n: int = 5
     seed: int = 0
     tolerance: float = 0.0
+    native_n: bool = False
     train_fraction: float = 0.5
     validation_fraction: float = 0.25
     target_drop: float = 0.01
@@ -86,6 +96,7 @@ class ReplayConfig:
     methods: tuple[str, ...] = ALL_METHODS
     best_route: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
     baseline_router: RouterTrainingConfig = field(default_factory=RouterTrainingConfig)
+    router_grid: tuple[RouterTrainingConfig, ...] = ROUTER_GRID
     encoder_path: str | None = None
     cache_dir: str | None = None
     progress: bool = False
@@ -129,7 +140,15 @@ def run_replay(
 
     tick = time.perf_counter()
     arms = replay_arms(all_records, config.reference, config.max_n)
-    outcomes = build_outcomes(all_records, config.reference, prices, arms=arms, selector=selector)
+    outcomes = build_outcomes(
+        all_records,
+        config.reference,
+        prices,
+        arms=arms,
+        selector=selector,
+        native_n=config.native_n,
+        output_tokens=mean_output_tokens([all_records[i] for i in split.labelled()]),
+    )
     labels = soft_labels(
         all_records, arms, config.reference, tolerance=config.tolerance, selector=selector
     )
@@ -428,11 +447,24 @@ def _fit_methods(
             continue
         tick = time.perf_counter()
         columns = list(range(len(arms))) if columns is None else columns
+        selection = None
+        if config.router_grid:  # chosen on the labelled (non-test) queries only
+            selection = choose_router_config(
+                config.router_grid,
+                method_labels[np.ix_(labelled_rows, np.asarray(columns, dtype=np.int64))],
+                [arms[c] for c in columns],
+                queries=[queries[i] for i in labelled_rows],
+                embeddings=embeddings[labelled_rows],
+                seed=config.seed,
+            )
+            settings = selection.chosen
         fit_predict, summaries = _router_fit_predict(
             embeddings, queries, method_labels, arms, columns, settings, config.seed
         )
         probs, crossfit = cross_fitted_probabilities(fit_predict, labelled_rows, split.test, config)
         details[name] = {**summaries[-1], "arms": len(columns), "crossfit": crossfit.summary()}
+        if selection is not None:
+            details[name]["selection"] = selection.to_dict()
         timings[f"train_{name}"] = time.perf_counter() - tick
         families[name] = thresholds(probs)
     if "hybrid_llm" in routers:
@@ -562,4 +594,5 @@ def _config_dict(config: ReplayConfig) -> dict[str, Any]:
     # The report keeps its layout: BEST-Route's router settings one level down, under "router".
     data["best_route"] = {"router": config.best_route.to_dict()}
     data["baseline_router"] = config.baseline_router.to_dict()
+    data["router_grid"] = [c.to_dict() for c in config.router_grid]
     return data

@@ -4,8 +4,9 @@
   figures, configured by :class:`RouterTrainingConfig` (:mod:`~bestroute.training.config`).
 * :func:`fit_router_net` (:mod:`~bestroute.training.network_fit`): one network, configured by
   :class:`RouterFitConfig`; :mod:`~bestroute.training.ensemble` merges several into one.
-* :func:`cross_fit` (:mod:`~bestroute.training.crossfit`): out-of-fold probabilities for
-  calibration on every labelled query.
+    "choose_router_config",
+    "cross_fit",
+    "crossfit_calibrate",
 * :class:`EmbeddingCache` (:mod:`~bestroute.training.embeddings`): query embeddings on disk.
 * :func:`train_reward_model` (:mod:`~bestroute.training.reward`) on :class:`PreferencePair`
   lists (:mod:`~bestroute.training.pairs`).
@@ -24,6 +25,7 @@ from bestroute.training.config import RouterFitConfig, RouterTrainingConfig
 from bestroute.training.crossfit import CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
 from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs, preference_pairs
+from bestroute.training.selection import RouterSelection, choose_router_config
 
 if TYPE_CHECKING:
     from bestroute.training.ensemble import merge_routers, recenter
@@ -51,10 +53,12 @@ __all__ = [
     "RouterFitConfig",
     "RouterFitReport",
     "RouterFromRecords",
+    "RouterSelection",
     "RouterTrainingConfig",
     "TrainedRouter",
     "alpaca_eval_pairs",
     "calibrate_router",
+    "choose_router_config",
     "cross_fit",
     "crossfit_calibrate",
     "fit_router_net",

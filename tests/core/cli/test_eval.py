@@ -114,8 +114,11 @@ def test_curves_are_sane(report_run) -> None:
         thresholds = [p["threshold"] for p in curve]
         costs = [p["cost"] for p in curve]
         assert thresholds == sorted(thresholds), name
-        # a higher threshold never routes a query to a cheaper arm
-        assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(costs)), name
+        # a higher threshold never routes a query to an arm the engine expects to be cheaper;
+        # replay bills the recorded cost, which can sit a little below the estimate's order
+        # (exact monotonicity in the estimate: tests/core/evaluate/test_policies.py)
+        assert all(b >= a * (1 - 1e-2) for a, b in itertools.pairwise(costs)), name
+        assert costs[-1] >= costs[0], name
         last = curve[-1]  # above every probability: everything goes to the reference
         assert last["cost_saving"] == pytest.approx(0.0) and last["quality_drop"] == pytest.approx(
             0.0

@@ -12,9 +12,12 @@ from bestroute.data.dataset import CandidateOutcome, OutcomeRecord, OutcomeSampl
 from bestroute.data.importers import load_sources
 from bestroute.data.labels import (
     cost_matrix,
+    estimated_cost,
     expected_cost,
     expected_output_tokens,
     expected_quality,
+    input_calls,
+    mean_output_tokens,
     quality_matrix,
     reference_quality,
     selection_probabilities,
@@ -192,6 +195,38 @@ def test_expected_quality_tokens_and_cost() -> None:
     assert costs[0, 2] == pytest.approx((100 * 10 + 10 * 30) / 1e6)
     with pytest.raises(MissingPriceError):
         cost_matrix([record], [Arm("nobody", 1)], prices)
+
+
+def test_input_is_billed_once_with_native_n_and_n_times_without() -> None:
+    record = OutcomeRecord("e", "q", {"m": _outcome([1.0, 0.0, 0.0], tokens=[10, 20, 30])})
+    price = ModelPrice(1.0, 2.0)
+    arm = Arm("m", 3)
+    assert input_calls(arm, native_n=True) == 1 and input_calls(arm, native_n=False) == 3
+    outputs = 60 * 2.0
+    native = cost_matrix([record], [arm], {"m": price}, native_n=True)
+    per_call = cost_matrix([record], [arm], {"m": price}, native_n=False)
+    assert native[0, 0] == pytest.approx((100 * 1.0 + outputs) / 1e6)
+    assert per_call[0, 0] == pytest.approx((3 * 100 * 1.0 + outputs) / 1e6)
+    # the default is the engine's for a backend without native n: n calls
+    assert cost_matrix([record], [arm], {"m": price})[0, 0] == per_call[0, 0]
+    assert expected_cost(record, arm, price, calls=3) == pytest.approx(per_call[0, 0])
+
+
+def test_estimated_cost_uses_expected_lengths_not_the_recorded_ones() -> None:
+    k = _outcome([1.0, 0.0], tokens=[100.0, 100.0])
+    cheap_here = OutcomeRecord("a", "q", {"m": _outcome([1.0], tokens=[1.0]), "k": k})
+    other = OutcomeRecord("b", "q", {"m": _outcome([1.0], tokens=[199.0]), "k": k})
+    lengths = mean_output_tokens([cheap_here, other])
+    assert lengths == {"m": pytest.approx(100.0), "k": pytest.approx(100.0)}
+    price = ModelPrice(1.0, 1.0)
+    arms = [Arm("m", 1), Arm("k", 2)]
+    estimate = cost_matrix([cheap_here], arms, {"m": price, "k": price}, output_tokens=lengths)
+    assert estimate[0, 0] == pytest.approx(estimated_cost(cheap_here, arms[0], price, 100.0))
+    assert estimate[0, 0] == pytest.approx((100 + 100) / 1e6)  # not the recorded 1 token
+    assert estimate[0, 1] == pytest.approx((2 * 100 + 2 * 100) / 1e6)  # 2 calls, 2 outputs
+    assert math.isnan(estimated_cost(cheap_here, Arm("m", 2), price, 100.0))  # not offered
+    with pytest.raises(ConfigurationError, match="expected output length"):
+        cost_matrix([cheap_here], arms, {"m": price, "k": price}, output_tokens={"m": 1.0})
 
 
 def test_gsm8k_labels_match_the_closed_form(shared_data: Path) -> None:

@@ -75,3 +75,34 @@ def test_tfidf_router_trains_on_the_training_rows_only(gsm8k) -> None:
         gsm8k.outcomes.queries, shuffled, split.train, l2_grid=(3.0,)
     )
     assert np.allclose(probabilities, again)
+
+
+def test_tfidf_router_chooses_its_l2_by_cross_validation_on_training_rows(gsm8k) -> None:
+    split = split_indices(len(gsm8k.outcomes), seed=0)
+    queries = gsm8k.outcomes.queries
+    assert len(baselines.TFIDF_L2_GRID) > 1  # a search, not a fixed C
+    _, l2 = baselines.tfidf_lr_probabilities(queries, gsm8k.labels, split.train)
+    assert l2 in baselines.TFIDF_L2_GRID
+    # the same choice as the explicit K-fold rule on the training rows
+    chosen = baselines.choose_l2(
+        lambda rows: _tfidf(queries, rows),
+        gsm8k.labels,
+        split.train,
+        baselines.TFIDF_L2_GRID,
+        standardize=False,
+    )
+    assert l2 == chosen
+    # rows outside the training split take no part in the choice
+    flipped = gsm8k.labels.copy()
+    outside = np.concatenate([split.validation, split.test])
+    flipped[outside] = 1.0 - flipped[outside]
+    _, again = baselines.tfidf_lr_probabilities(queries, flipped, split.train)
+    assert again == l2
+
+
+def _tfidf(queries, rows):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    vectorizer.fit([queries[i] for i in rows])
+    return vectorizer.transform(list(queries))

@@ -114,6 +114,7 @@ def test_config_reports_the_options_that_differ_from_one_network_defaults() -> N
         "weight_decay_scale": WEIGHT_DECAY_SCALE,
         "lexical": True,
         "lexical_weight": 0.5,
+        "lexical_l2": 1.0,
     }
     assert RouterFitConfig().overrides() == {}
     assert RouterFitConfig(mode="finetune", lr=3e-3).overrides() == {"mode": "finetune", "lr": 3e-3}
