@@ -10,8 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
+from bestroute.batched_forward import BatchedForward
+from bestroute.batching import BatchingConfig
+from bestroute.cost import HeuristicCounter, TokenCounter
 from bestroute.errors import (
     AllArmsFailedError,
     ArmMismatchError,
@@ -51,7 +56,9 @@ class BestRoute:
 
     ``query_mode`` picks what the router reads: the conversation's last user turn (default)
     or the whole conversation. ``sample_timeout_s`` bounds each sampling call; a call that
-    times out counts as a failed sample.
+    times out counts as a failed sample. ``batching`` micro-batches the router's and the
+    reward model's forward passes across concurrent calls (see :mod:`bestroute.batching`);
+    ``None`` runs each on its own.
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class BestRoute:
         *,
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = None,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> None:
         if set(router.arms) != set(pool.router_arms):
             raise ArmMismatchError(
@@ -92,6 +100,9 @@ class BestRoute:
         self.policy = policy or ThresholdPolicy()
         self.query_mode: QueryMode = query_mode
         self.sample_timeout_s = sample_timeout_s
+        #: How router and reward-model forward passes are batched; None: one call at a time.
+        self.batching = batching
+        self._forward = BatchedForward(self, batching)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -106,6 +117,7 @@ class BestRoute:
         max_n: int | None = None,
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = None,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> BestRoute:
         """The engine over ``models`` routed by ``router`` (a Router or a checkpoint path).
 
@@ -131,6 +143,7 @@ class BestRoute:
             policy,
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
+            batching=batching,
         )
 
     @classmethod
@@ -146,6 +159,7 @@ class BestRoute:
         max_n: int | None = None,
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = None,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> BestRoute:
         """The engine of the trained setup at ``path`` over ``models``.
 
@@ -165,6 +179,7 @@ class BestRoute:
             max_n=max_n,
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
+            batching=batching,
         )
 
     # ----------------------------------------------------------------- routing
@@ -184,22 +199,49 @@ class BestRoute:
         return text
 
     async def aroute(self, messages: Messages | str, *, query: str | None = None) -> Decision:
-        """Decide the arm for one query without sampling."""
-        return await asyncio.to_thread(self.route, messages, query=query)
+        """Decide the arm for one query without sampling (the router's forward is batched with
+        those of concurrent calls, off the event loop)."""
+        query = query if query is not None else self.query_text(messages)
+        started = time.perf_counter()
+        if all(isinstance(c, HeuristicCounter) for c in self._counters()):
+            input_tokens = self._count_inputs(messages)
+            row = await self._forward.apredict(query)
+        else:  # a tokenizer or a provider's counter may block: off the loop, beside the forward
+            row, input_tokens = await asyncio.gather(
+                self._forward.apredict(query), asyncio.to_thread(self._count_inputs, messages)
+            )
+        return self._decide(query, row, input_tokens, started)
 
     def route(self, messages: Messages | str, *, query: str | None = None) -> Decision:
         """Decide the arm for one query without sampling."""
         query = query if query is not None else self.query_text(messages)
         started = time.perf_counter()
-        row = self.router.predict([query])[0]
+        row = self._forward.predict(query)
+        return self._decide(query, row, self._count_inputs(messages), started)
+
+    def _counters(self) -> list[TokenCounter]:
+        return [c.counter() for c in self.pool.candidates.values()]
+
+    def _count_inputs(self, messages: Messages | str) -> dict[str, int]:
+        """Input tokens of the prompt per candidate, counted once per distinct counter."""
+        prompt = messages if isinstance(messages, str) else conversation_text(messages)
+        counts: dict[int, int] = {}
+        result: dict[str, int] = {}
+        for name, candidate in self.pool.candidates.items():
+            counter = candidate.counter()
+            if id(counter) not in counts:
+                counts[id(counter)] = counter.count(prompt)
+            result[name] = counts[id(counter)]
+        return result
+
+    def _decide(
+        self, query: str, row: np.ndarray, input_tokens: dict[str, int], started: float
+    ) -> Decision:
         probabilities: dict[Arm, float] = {
             arm: float(p) for arm, p in zip(self.router.arms, row, strict=True)
         }
-        prompt = messages if isinstance(messages, str) else conversation_text(messages)
-        input_tokens = {name: c.counter().count(prompt) for name, c in self.pool.candidates.items()}
         costs = {arm: self._estimate(arm, input_tokens[arm.model]) for arm in self.pool.arms}
         plan = self.policy.plan(probabilities, costs, self.pool.reference_arm)
-        latency = time.perf_counter() - started
         return Decision(
             query=query,
             arm=plan[0],
@@ -207,7 +249,7 @@ class BestRoute:
             probabilities={arm.key: p for arm, p in probabilities.items()},
             estimated_costs={arm.key: c for arm, c in costs.items()},
             input_tokens=input_tokens[plan[0].model],
-            routing_latency_s=latency,
+            routing_latency_s=time.perf_counter() - started,
         )
 
     def _estimate(self, arm: Arm, input_tokens: int) -> float:
@@ -410,7 +452,7 @@ class BestRoute:
         started = time.perf_counter()
         try:
             texts = [s.text for s in attempt.samples]
-            attempt.scores = await asyncio.to_thread(self.scorer.score, query, texts)
+            attempt.scores = await self._forward.ascore(query, texts)
             attempt.selected = select_best(attempt.scores)
         except Exception as error:  # a broken scorer degrades to the first sample
             logger.warning("scorer failed (%s); keeping the first sample", error)
