@@ -12,6 +12,9 @@ so batches stay full under steady load. After a batch of one (a lone caller) it 
 at all, and no caller ever waits more than ``window_s`` for others. Items are processed in
 arrival order; ``process`` must return one result per item, in order.
 
+A thread that calls :meth:`MicroBatcher.submit` while nothing is queued or running processes
+its item itself, on its own thread: a lone synchronous caller pays no hand-over to the worker.
+
 If a batch raises, its items are processed again one at a time, so an error reaches only the
 caller whose item caused it. The worker thread stops after ``idle_s`` without work and starts
 again with the next item, so idle batchers hold no thread.
@@ -87,11 +90,27 @@ class MicroBatcher(Generic[T, R]):
         self.batch_sizes: list[int] = []
         self._queue: queue.SimpleQueue[_Entry[T, R]] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        #: Held while ``process`` runs (by the worker, or by a caller processing inline).
+        self._processing = threading.Lock()
         self._running = False
         self._previous_size = 1
 
     def submit(self, item: T) -> R:
-        """The result for ``item``, computed in a batch; blocks the calling thread until then."""
+        """The result for ``item``, computed in a batch; blocks the calling thread until then.
+
+        When the batcher is idle the item is processed at once on the calling thread.
+        """
+        if self._queue.empty() and self._processing.acquire(blocking=False):
+            try:
+                self._record(1)
+                results = list(self.process([item]))
+            finally:
+                self._processing.release()
+            if len(results) != 1:
+                raise RuntimeError(
+                    f"{self.name}: process returned {len(results)} results for 1 items"
+                )
+            return results[0]
         return self.enqueue(item).result()
 
     async def asubmit(self, item: T) -> R:
@@ -119,11 +138,15 @@ class MicroBatcher(Generic[T, R]):
                         self._running = False
                         return
                 continue
-            batch = self._collect(first)
-            self._previous_size = len(batch)
-            self.batch_sizes.append(len(batch))
-            del self.batch_sizes[:-1024]
-            self._run(batch)
+            with self._processing:
+                batch = self._collect(first)
+                self._record(len(batch))
+                self._run(batch)
+
+    def _record(self, size: int) -> None:
+        self._previous_size = size
+        self.batch_sizes.append(size)
+        del self.batch_sizes[:-1024]
 
     def _collect(self, first: _Entry[T, R]) -> list[_Entry[T, R]]:
         """``first`` and the items queued behind it; waits for the window only under load."""

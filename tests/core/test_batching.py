@@ -54,6 +54,19 @@ def test_a_lone_caller_gets_its_result_in_a_batch_of_one() -> None:
     assert batcher.batch_sizes == [1, 1, 1]
 
 
+def test_an_idle_batcher_runs_a_thread_callers_item_on_that_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    def process(items: list[int]) -> list[int]:
+        threads.append(threading.current_thread())
+        return items
+
+    batcher = MicroBatcher(process)
+    assert batcher.submit(3) == 3
+    assert threads == [threading.current_thread()]
+    assert not batcher._running  # no worker thread was needed
+
+
 def test_a_lone_caller_is_not_held_for_the_window() -> None:
     batcher = MicroBatcher(Doubler(hold_first=False), window_s=600.0)
     # after a batch of one the worker does not wait: a 600 s window would time this out

@@ -213,13 +213,18 @@ class RouterNet(nn.Module):
             logits = (1.0 - self.lexical_weight) * logits + self.lexical_weight * lexical
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
 
+    @torch.inference_mode()
     def predict(self, queries: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Probabilities ``(len(queries), len(arms))`` for query texts, encoded in batches."""
+        """Probabilities ``(len(queries), len(arms))`` for query texts.
+
+        The encoder runs on length-sorted chunks of at most ``batch_size`` and keeps the query
+        embeddings in its bounded in-memory cache (a repeated query skips the encoder).
+        """
         if isinstance(queries, str):
             raise ConfigurationError("predict takes a list of queries, not one string")
         queries = list(queries)
         encoder = self._require_encoder()
-        embeddings = encoder.encode(queries, batch_size=batch_size)
+        embeddings = encoder.encode(queries, batch_size=batch_size, cached=True)
         return self.predict_embeddings(embeddings, queries)
 
     @torch.inference_mode()
