@@ -14,7 +14,8 @@ everything as soon as the weights change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,23 @@ DEFAULT_MAX_TOKENS = 128
 #: One more forward call costs about as much as this many padded tokens (CPU, MiniLM): what
 #: :func:`length_chunks` trades padding against.
 CALL_COST_TOKENS = 48
+
+
+@contextmanager
+def evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """Run with every submodule of ``module`` in eval mode, restoring those that were training.
+
+    Cheaper than ``module.eval()`` then ``module.train(was_training)``, which set the flag on
+    every submodule twice: at inference nothing is training and nothing is touched.
+    """
+    training = [sub for sub in module.modules() if sub.training]
+    for sub in training:
+        sub.training = False
+    try:
+        yield
+    finally:
+        for sub in training:
+            sub.training = True
 
 
 def default_device() -> torch.device:
@@ -112,15 +130,11 @@ class Encoder(torch.nn.Module):
             return result
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with evaluating(self.model):
             for start, stop in length_chunks([len(ids[i]) for i in order], batch_size):
                 rows = order[start:stop]
                 input_ids, mask = self._padded([ids[i] for i in rows])
                 result[rows] = self._pooled(input_ids, mask).cpu().numpy()
-        finally:
-            self.model.train(was_training)
         return result
 
     def _padded(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +172,11 @@ class Encoder(torch.nn.Module):
 
     def _weights_version(self) -> int:
         """Grows whenever a weight changes in place (optimiser steps, loading a state dict)."""
-        return sum(parameter._version for parameter in self.model.parameters())
+        model, parameters = getattr(self, "_versioned", (None, []))
+        if model is not self.model:  # first call, or the model was replaced
+            parameters = list(self.model.parameters())
+            self._versioned = (self.model, parameters)
+        return sum(parameter._version for parameter in parameters) + id(self.model)
 
 
 def length_chunks(

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder
+from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder, evaluating
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 from bestroute.router.checkpoint_format import encoder_record, write_checkpoint
@@ -229,15 +229,11 @@ class RouterNet(nn.Module):
 
     @torch.inference_mode()
     def _neural_logits(self, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             chunks = [
                 self(inputs[start : start + batch_size]).double().cpu().numpy()
                 for start in range(0, inputs.shape[0], batch_size)
             ]
-        finally:
-            self.train(was_training)
         if not chunks:
             return np.zeros((0, len(self._arms)), dtype=np.float64)
         return np.concatenate(chunks)

@@ -25,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from bestroute.encoder import Encoder
+from bestroute.encoder import Encoder, evaluating
 from bestroute.errors import CheckpointError
 from bestroute.local_models import minilm_path
 from bestroute.scoring.features import (
@@ -131,17 +131,15 @@ class RewardModel(torch.nn.Module):
         """Rewards of parallel ``queries``/``responses`` (many queries at once, e.g. replay)."""
         if len(queries) != len(responses):
             raise ValueError("score_batch needs as many queries as responses")
-        was_training = self.training
-        self.eval()
-        texts = list(dict.fromkeys([*queries, *responses]))
-        position = {text: index for index, text in enumerate(texts)}
-        embeddings = torch.from_numpy(encode_by_length(self.encoder, texts, batch_size))
-        embeddings = embeddings.to(self.device)
-        query_emb = embeddings[[position[q] for q in queries]]
-        response_emb = embeddings[[position[r] for r in responses]]
-        shape = torch.from_numpy(shape_feature_matrix(list(responses)))
-        rewards = self.reward_from_features(query_emb, response_emb, shape)
-        self.train(was_training)
+        with evaluating(self):
+            texts = list(dict.fromkeys([*queries, *responses]))
+            position = {text: index for index, text in enumerate(texts)}
+            embeddings = torch.from_numpy(self.encoder.encode(texts, batch_size=batch_size))
+            embeddings = embeddings.to(self.device)
+            query_emb = embeddings[[position[q] for q in queries]]
+            response_emb = embeddings[[position[r] for r in responses]]
+            shape = torch.from_numpy(shape_feature_matrix(list(responses)))
+            rewards = self.reward_from_features(query_emb, response_emb, shape)
         return [float(value) for value in rewards.float().cpu()]
 
     def config(self) -> dict[str, Any]:
