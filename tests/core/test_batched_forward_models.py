@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -111,8 +112,11 @@ def test_concurrent_threads_route_as_one_at_a_time(
         futures = [pool.submit(engine.route, q) for q in queries]
         batcher = engine._forward.router_batches
         assert batcher is not None
-        while batcher._queue.qsize() < 15 and not all(f.done() for f in futures):
-            threading.Event().wait(0.001)
+        # one thread processes inline (the batcher was idle), the worker holds the next item:
+        # the other 14 queue behind them
+        deadline = time.monotonic() + 60
+        while batcher._queue.qsize() < 14 and time.monotonic() < deadline:
+            time.sleep(0.001)
         held.gate.set()
         decisions = [f.result(timeout=120) for f in futures]
     assert max(held.batches) > 1
