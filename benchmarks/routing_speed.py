@@ -149,6 +149,7 @@ def measure(quick: bool = True) -> dict[str, Any]:
     agreement = compare(decisions, reference)
     thread_agreement = compare(thread_decisions, reference)
     router_qps = len(timed) / seconds
+    int8 = measure_int8(timed, reference)
     return {
         **{k: v for k, v in first.items() if not k.endswith("_paired_median")},
         "encoder_floor_qps_batch64": floor_qps,
@@ -177,9 +178,31 @@ def measure(quick: bool = True) -> dict[str, Any]:
             "encoder_cache_hits_in_timed_runs": hits,
             "async_vs_one_at_a_time": agreement,
             "threads_vs_one_at_a_time": thread_agreement,
+            **int8,
             "load_average_before": load_before,
             "load_average_after": load_average(),
         },
+    }
+
+
+def measure_int8(queries: Sequence[str], reference: Sequence[Any]) -> dict[str, Any]:
+    """The opt-in int8 encoder (bestroute.quantize): concurrent throughput and how many of the
+    float32 decisions it keeps. Not part of any goal: its decisions are not all unchanged."""
+    from bestroute.quantize import quantize_int8
+
+    router, _ = load_demo_models()
+    quantize_int8(router.encoder)
+    engine = routing_engine(router)
+    asyncio.run(_concurrent_async(engine, queries[:CALLERS]))  # warm-up
+    _clear(router)
+    seconds, decisions = asyncio.run(_concurrent_async(engine, queries))
+    same = sum(d.arm == r.arm for d, r in zip(decisions, reference, strict=True))
+    return {
+        "int8_router_qps_concurrent64": len(queries) / seconds,
+        "int8_same_arm_as_float32": f"{same}/{len(queries)}",
+        "int8_max_probability_difference": compare(decisions, reference)[
+            "max_probability_difference"
+        ],
     }
 
 

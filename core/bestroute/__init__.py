@@ -3,6 +3,7 @@
 from bestroute.backends.base import Backend
 from bestroute.backends.function import FunctionBackend
 from bestroute.backends.openai_compatible import OpenAICompatibleBackend
+from bestroute.batching import BatchingConfig
 from bestroute.cost import (
     HeuristicCounter,
     TiktokenCounter,
@@ -37,6 +38,7 @@ __all__ = [
     "ArmMismatchError",
     "Attempt",
     "Backend",
+    "BatchingConfig",
     "BestRoute",
     "BestRouteError",
     "Candidate",

@@ -205,6 +205,9 @@ def test_bad_settings_raise_configuration_error(options: dict[str, float], messa
 
 
 def test_batching_config_validates() -> None:
+    import bestroute
+
+    assert bestroute.BatchingConfig is BatchingConfig
     assert BatchingConfig().max_batch >= 1
     with pytest.raises(ConfigurationError, match="window_s"):
         BatchingConfig(window_s=float("nan"))
