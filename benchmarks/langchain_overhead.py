@@ -24,14 +24,23 @@ import asyncio
 from typing import Any
 
 import numpy as np
-from adapter_overhead import CHEAP, QUERY, REFERENCE, Case, run_benchmark, time_cases, train_parts
+from adapter_overhead import (
+    CHEAP,
+    QUERY,
+    REFERENCE,
+    Case,
+    TrainedParts,
+    run_benchmark,
+    time_cases,
+    train_parts,
+)
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langchain_bestroute import ChatBestRoute, ChatTransformers
 
 
-def build(max_new_tokens: int) -> dict[str, Any]:
-    trained = train_parts(max_new_tokens)
+def build(max_new_tokens: int, trained: TrainedParts | None = None) -> dict[str, Any]:
+    trained = trained or train_parts(max_new_tokens)
     cheap = ChatTransformers(
         backend=trained.weights, temperature=0.0, max_tokens=max_new_tokens, seed=0, model=CHEAP
     )

@@ -26,7 +26,16 @@ import asyncio
 from typing import Any
 
 import numpy as np
-from adapter_overhead import CHEAP, QUERY, REFERENCE, Case, run_benchmark, time_cases, train_parts
+from adapter_overhead import (
+    CHEAP,
+    QUERY,
+    REFERENCE,
+    Case,
+    TrainedParts,
+    run_benchmark,
+    time_cases,
+    train_parts,
+)
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 
 from llamaindex_bestroute import BestRouteLLM, TransformersLLM
@@ -34,8 +43,8 @@ from llamaindex_bestroute import BestRouteLLM, TransformersLLM
 SEED = 0
 
 
-def build(max_new_tokens: int) -> dict[str, Any]:
-    trained = train_parts(max_new_tokens)
+def build(max_new_tokens: int, trained: TrainedParts | None = None) -> dict[str, Any]:
+    trained = trained or train_parts(max_new_tokens)
     cheap = TransformersLLM(
         trained.weights, model_name=CHEAP, temperature=0.0, max_new_tokens=max_new_tokens
     )

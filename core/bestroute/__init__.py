@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bestroute.backends.base import Backend
 from bestroute.backends.function import FunctionBackend
 from bestroute.backends.openai_compatible import OpenAICompatibleBackend
+from bestroute.batching import BatchingConfig
 from bestroute.calibration import Calibration, calibrate_threshold
 from bestroute.data.collect import collect, export_dataset
 from bestroute.data.dataset import OutcomeRecord, load_dataset, save_dataset
@@ -104,6 +105,7 @@ __all__ = [
     "ArmMismatchError",
     "Attempt",
     "Backend",
+    "BatchingConfig",
     "BestRoute",
     "BestRouteError",
     "Calibration",

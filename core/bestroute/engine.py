@@ -11,9 +11,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from bestroute._checks import arm_mismatch_message
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
+from bestroute.batched_forward import BatchedForward
+from bestroute.batching import BatchingConfig
+from bestroute.cost import HeuristicCounter, TokenCounter
 from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S, Deadline, check_seconds
 from bestroute.errors import (
     AllArmsFailedError,
@@ -81,6 +86,9 @@ class BestRoute:
     backoff from ``retry_backoff_s``, only when the wait ends before the deadline. Empty or
     whitespace-only responses are failed samples: with n = 1 the plan goes on, with n > 1 the
     scorer picks among the others.
+
+    Batching: ``batching`` micro-batches the router's and the reward model's forward passes
+    across concurrent calls (see :mod:`bestroute.batching`); ``None`` runs each on its own.
     """
 
     def __init__(
@@ -95,6 +103,7 @@ class BestRoute:
         deadline_s: float | None = DEFAULT_DEADLINE_S,
         max_retries: int = 0,
         retry_backoff_s: float = 0.5,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> None:
         if set(router.arms) != set(pool.router_arms):
             raise ArmMismatchError(arm_mismatch_message(router.arms, pool))
@@ -125,6 +134,9 @@ class BestRoute:
         self.max_retries = max_retries
         backoff = check_seconds("retry_backoff_s", retry_backoff_s)
         self.retry_backoff_s = 0.5 if backoff is None else backoff
+        #: How router and reward-model forward passes are batched; None: one call at a time.
+        self.batching = batching
+        self._forward = BatchedForward(self, batching)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -141,6 +153,7 @@ class BestRoute:
         sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
         deadline_s: float | None = DEFAULT_DEADLINE_S,
         max_retries: int = 0,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> BestRoute:
         """The engine over ``models`` routed by ``router`` (a Router or a checkpoint path).
 
@@ -168,6 +181,7 @@ class BestRoute:
             sample_timeout_s=sample_timeout_s,
             deadline_s=deadline_s,
             max_retries=max_retries,
+            batching=batching,
         )
 
     @classmethod
@@ -185,6 +199,7 @@ class BestRoute:
         sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
         deadline_s: float | None = DEFAULT_DEADLINE_S,
         max_retries: int = 0,
+        batching: BatchingConfig | None = BatchingConfig(),  # noqa: B008 (frozen dataclass)
     ) -> BestRoute:
         """The engine of the trained setup at ``path`` over ``models``.
 
@@ -206,6 +221,7 @@ class BestRoute:
             sample_timeout_s=sample_timeout_s,
             deadline_s=deadline_s,
             max_retries=max_retries,
+            batching=batching,
         )
 
     # ----------------------------------------------------------------- routing
@@ -231,22 +247,49 @@ class BestRoute:
         return text
 
     async def aroute(self, messages: Messages | str, *, query: str | None = None) -> Decision:
-        """Decide the arm for one query without sampling."""
-        return await asyncio.to_thread(self.route, messages, query=query)
+        """Decide the arm for one query without sampling (the router's forward is batched with
+        those of concurrent calls, off the event loop)."""
+        query = query if query is not None else self.query_text(messages)
+        started = time.perf_counter()
+        if all(isinstance(c, HeuristicCounter) for c in self._counters()):
+            input_tokens = self._count_inputs(messages)
+            row = await self._forward.apredict(query)
+        else:  # a tokenizer or a provider's counter may block: off the loop, beside the forward
+            row, input_tokens = await asyncio.gather(
+                self._forward.apredict(query), asyncio.to_thread(self._count_inputs, messages)
+            )
+        return self._decide(query, row, input_tokens, started)
 
     def route(self, messages: Messages | str, *, query: str | None = None) -> Decision:
         """Decide the arm for one query without sampling."""
         query = query if query is not None else self.query_text(messages)
         started = time.perf_counter()
-        row = self.router.predict([query])[0]
+        row = self._forward.predict(query)
+        return self._decide(query, row, self._count_inputs(messages), started)
+
+    def _counters(self) -> list[TokenCounter]:
+        return [c.counter() for c in self.pool.candidates.values()]
+
+    def _count_inputs(self, messages: Messages | str) -> dict[str, int]:
+        """Input tokens of the prompt per candidate, counted once per distinct counter."""
+        prompt = messages if isinstance(messages, str) else conversation_text(messages)
+        counts: dict[int, int] = {}
+        result: dict[str, int] = {}
+        for name, candidate in self.pool.candidates.items():
+            counter = candidate.counter()
+            if id(counter) not in counts:
+                counts[id(counter)] = counter.count(prompt)
+            result[name] = counts[id(counter)]
+        return result
+
+    def _decide(
+        self, query: str, row: np.ndarray, input_tokens: dict[str, int], started: float
+    ) -> Decision:
         probabilities: dict[Arm, float] = {
             arm: float(p) for arm, p in zip(self.router.arms, row, strict=True)
         }
-        prompt = messages if isinstance(messages, str) else conversation_text(messages)
-        input_tokens = {name: c.counter().count(prompt) for name, c in self.pool.candidates.items()}
         costs = {arm: self._estimate(arm, input_tokens[arm.model]) for arm in self.pool.arms}
         plan = self.policy.plan(probabilities, costs, self.pool.reference_arm)
-        latency = time.perf_counter() - started
         return Decision(
             query=query,
             arm=plan[0],
@@ -254,7 +297,7 @@ class BestRoute:
             probabilities={arm.key: p for arm, p in probabilities.items()},
             estimated_costs={arm.key: c for arm, c in costs.items()},
             input_tokens=input_tokens[plan[0].model],
-            routing_latency_s=latency,
+            routing_latency_s=time.perf_counter() - started,
         )
 
     def _estimate(self, arm: Arm, input_tokens: int) -> float:
@@ -554,7 +597,7 @@ class BestRoute:
         started = time.perf_counter()
         try:
             texts = [s.text for s in attempt.samples]
-            attempt.scores = await asyncio.to_thread(self.scorer.score, query, texts)
+            attempt.scores = await self._forward.ascore(query, texts)
             attempt.selected = select_best(attempt.scores)
         except Exception as error:  # a broken scorer degrades to the first sample
             logger.warning("scorer failed (%s); keeping the first sample", error)

@@ -11,7 +11,7 @@ PUBLIC_NAMES = {
     # the engine and what it returns
     "BestRoute", "Result", "Decision", "Trace", "Attempt", "Sample", "SampleChunk",
     # the pool, the rule, prices, pool files
-    "Pool", "Candidate", "Arm", "ThresholdPolicy", "ModelPrice", "Prices", "load_prices",
+    "Pool", "Candidate", "Arm", "BatchingConfig", "ThresholdPolicy", "ModelPrice", "Prices", "load_prices",
     "load_pool_config",
     # models behind the pool
     "Backend", "FunctionBackend", "OpenAICompatibleBackend", "TransformersBackend",

@@ -15,6 +15,8 @@ fitted by :class:`~bestroute.router.linear.SoftLogisticRegression` on the soft l
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,6 +79,7 @@ class LexicalHead(nn.Module):
         self.register_buffer("idf", torch.ones(len(self.vocabulary)))
         self.linear = nn.Linear(len(self.vocabulary), n_arms)
         self._counter: Any = None
+        self._numpy: tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def fit(
@@ -103,6 +106,34 @@ class LexicalHead(nn.Module):
         """Sparse TF-IDF rows ``(len(queries), len(vocabulary))``."""
         from sklearn.preprocessing import normalize
 
+        counts = sp.csr_matrix(self._count_vectorizer().transform(list(queries)), dtype=np.float64)
+        counts.data = 1.0 + np.log(counts.data)
+        idf = self.idf.detach().cpu().double().numpy()
+        return sp.csr_matrix(normalize(counts @ sp.diags(idf), norm="l2", copy=False))
+
+    def logits(self, queries: Sequence[str]) -> np.ndarray:
+        """Logits ``(len(queries), arms)`` as float64 numpy.
+
+        The same values as ``features(queries) @ W.T + b``, computed query by query from the
+        terms each query holds (no sparse matrices: far less overhead for a few queries).
+        """
+        analyze = self._count_vectorizer().build_analyzer()
+        index = self._count_vectorizer().vocabulary
+        weight, bias, idf = self._numpy_weights()
+        result = np.tile(bias, (len(queries), 1))
+        for row, query in enumerate(queries):
+            counts = Counter(index[term] for term in analyze(query) if term in index)
+            if not counts:
+                continue
+            terms = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            values = (1.0 + np.log(tf)) * idf[terms]
+            norm = math.sqrt(float(values @ values))
+            if norm > 0.0:
+                result[row] += (values / norm) @ weight[terms]
+        return result
+
+    def _count_vectorizer(self) -> Any:
         if self._counter is None:
             from sklearn.feature_extraction.text import CountVectorizer
 
@@ -110,16 +141,17 @@ class LexicalHead(nn.Module):
                 ngram_range=(1, self.ngram_max),
                 vocabulary={term: i for i, term in enumerate(self.vocabulary)},
             )
-        counts = sp.csr_matrix(self._counter.transform(list(queries)), dtype=np.float64)
-        counts.data = 1.0 + np.log(counts.data)
-        idf = self.idf.detach().cpu().double().numpy()
-        return sp.csr_matrix(normalize(counts @ sp.diags(idf), norm="l2", copy=False))
+        return self._counter
 
-    def logits(self, queries: Sequence[str]) -> np.ndarray:
-        """Logits ``(len(queries), arms)`` as float64 numpy (the features are sparse)."""
-        weight = self.linear.weight.detach().cpu().double().numpy()
-        bias = self.linear.bias.detach().cpu().double().numpy()
-        return np.asarray(self.features(queries) @ weight.T) + bias
+    def _numpy_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``W.T`` ``(terms, arms)``, the bias and the IDF as float64 numpy, copied again only
+        after the tensors change."""
+        tensors = (self.linear.weight, self.linear.bias, self.idf)
+        stamp = tuple((t.data_ptr(), t._version) for t in tensors)
+        if self._numpy is None or self._numpy[0] != stamp:
+            weight, bias, idf = (t.detach().cpu().double().numpy() for t in tensors)
+            self._numpy = (stamp, (np.ascontiguousarray(weight.T), bias, idf))
+        return self._numpy[1]
 
     def config(self) -> dict[str, Any]:
         """The vocabulary and settings as JSON values (IDF and weights go with the tensors)."""

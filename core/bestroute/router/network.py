@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder
+from bestroute.encoder import DEFAULT_MAX_TOKENS, Encoder, evaluating
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
 from bestroute.router.checkpoint_format import encoder_record, write_checkpoint
@@ -213,26 +213,27 @@ class RouterNet(nn.Module):
             logits = (1.0 - self.lexical_weight) * logits + self.lexical_weight * lexical
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
 
+    @torch.inference_mode()
     def predict(self, queries: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Probabilities ``(len(queries), len(arms))`` for query texts, encoded in batches."""
+        """Probabilities ``(len(queries), len(arms))`` for query texts.
+
+        The encoder runs on length-sorted chunks of at most ``batch_size`` and keeps the query
+        embeddings in its bounded in-memory cache (a repeated query skips the encoder).
+        """
         if isinstance(queries, str):
             raise ConfigurationError("predict takes a list of queries, not one string")
         queries = list(queries)
         encoder = self._require_encoder()
-        embeddings = encoder.encode(queries, batch_size=batch_size)
+        embeddings = encoder.encode(queries, batch_size=batch_size, cached=True)
         return self.predict_embeddings(embeddings, queries)
 
     @torch.inference_mode()
     def _neural_logits(self, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             chunks = [
                 self(inputs[start : start + batch_size]).double().cpu().numpy()
                 for start in range(0, inputs.shape[0], batch_size)
             ]
-        finally:
-            self.train(was_training)
         if not chunks:
             return np.zeros((0, len(self._arms)), dtype=np.float64)
         return np.concatenate(chunks)

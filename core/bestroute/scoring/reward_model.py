@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bestroute._checks import is_finite_number
-from bestroute.encoder import Encoder
+from bestroute.encoder import Encoder, evaluating
 from bestroute.errors import CheckpointError
 from bestroute.finite_weights import check_finite_weights
 from bestroute.local_models import minilm_path
@@ -133,17 +133,15 @@ class RewardModel(torch.nn.Module):
         """Rewards of parallel ``queries``/``responses`` (many queries at once, e.g. replay)."""
         if len(queries) != len(responses):
             raise ValueError("score_batch needs as many queries as responses")
-        was_training = self.training
-        self.eval()
-        texts = list(dict.fromkeys([*queries, *responses]))
-        position = {text: index for index, text in enumerate(texts)}
-        embeddings = torch.from_numpy(encode_by_length(self.encoder, texts, batch_size))
-        embeddings = embeddings.to(self.device)
-        query_emb = embeddings[[position[q] for q in queries]]
-        response_emb = embeddings[[position[r] for r in responses]]
-        shape = torch.from_numpy(shape_feature_matrix(list(responses)))
-        rewards = self.reward_from_features(query_emb, response_emb, shape)
-        self.train(was_training)
+        with evaluating(self):
+            texts = list(dict.fromkeys([*queries, *responses]))
+            position = {text: index for index, text in enumerate(texts)}
+            embeddings = torch.from_numpy(self.encoder.encode(texts, batch_size=batch_size))
+            embeddings = embeddings.to(self.device)
+            query_emb = embeddings[[position[q] for q in queries]]
+            response_emb = embeddings[[position[r] for r in responses]]
+            shape = torch.from_numpy(shape_feature_matrix(list(responses)))
+            rewards = self.reward_from_features(query_emb, response_emb, shape)
         return [float(value) for value in rewards.float().cpu()]
 
     def config(self) -> dict[str, Any]:
@@ -182,12 +180,8 @@ class RewardModel(torch.nn.Module):
 
 
 def encode_by_length(encoder: Encoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """``encoder.encode(texts)`` with texts batched by length (less padding), in input order."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    encoded = encoder.encode([texts[i] for i in order], batch_size=batch_size)
-    result = np.empty_like(encoded)
-    result[order] = encoded
-    return result
+    """``encoder.encode(texts)``: texts run in length-sorted chunks, rows in input order."""
+    return encoder.encode(texts, batch_size=batch_size)
 
 
 def load_reward_model(
