@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bestroute._checks import arm_mismatch_message
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
 from bestroute.batched_forward import BatchedForward
@@ -34,7 +33,14 @@ from bestroute.failures import (
     retry_delay_s,
 )
 from bestroute.policy import ThresholdPolicy
-from bestroute.pool import Arm, Pool, PoolModels, estimate_arm_cost, pool_for_router
+from bestroute.pool import (
+    Arm,
+    Pool,
+    PoolModels,
+    arm_mismatch_message,
+    estimate_arm_cost,
+    pool_for_router,
+)
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
 from bestroute.trace import Attempt, Decision, Trace

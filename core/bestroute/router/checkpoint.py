@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from bestroute._checks import arm_mismatch_message
 from bestroute.encoder import Encoder
 from bestroute.errors import (
     ArmMismatchError,
@@ -20,7 +19,7 @@ from bestroute.errors import (
     ConfigurationError,
     ModelNotFoundError,
 )
-from bestroute.pool import Pool
+from bestroute.pool import Pool, arm_mismatch_message
 from bestroute.router.checkpoint_format import (
     CONFIG_FILE,
     WEIGHTS_FILE,
