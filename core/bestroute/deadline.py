@@ -12,25 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bestroute.errors import ConfigurationError
-
 #: Seconds one sampling call (or the wait for the next streamed chunk) may take by default.
 DEFAULT_SAMPLE_TIMEOUT_S = 60.0
 #: Seconds a whole routed call (every arm tried, retries and waits included) may take by default.
 DEFAULT_DEADLINE_S = 120.0
-
-
-def check_seconds(name: str, value: float | None) -> float | None:
-    """``value`` as a float when it is None or a finite number > 0, else ConfigurationError."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(
-            f"{name} must be a number of seconds > 0 (or None for no bound), got {value!r}"
-        )
-    if value == float("inf"):
-        return None
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)

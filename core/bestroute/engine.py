@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bestroute._checks import check_timeout
 from bestroute._sync import run_sync
 from bestroute.backends.base import supports_native_n
 from bestroute.batched_forward import BatchedForward
 from bestroute.batching import BatchingConfig
 from bestroute.cost import HeuristicCounter, TokenCounter
-from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S, Deadline, check_seconds
+from bestroute.deadline import DEFAULT_DEADLINE_S, DEFAULT_SAMPLE_TIMEOUT_S, Deadline
 from bestroute.errors import (
     AllArmsFailedError,
     ArmMismatchError,
@@ -135,10 +136,10 @@ class BestRoute:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigurationError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         self.query_mode: QueryMode = query_mode
-        self.sample_timeout_s = check_seconds("sample_timeout_s", sample_timeout_s)
-        self.deadline_s = check_seconds("deadline_s", deadline_s)
+        self.sample_timeout_s = check_timeout(sample_timeout_s, "sample_timeout_s")
+        self.deadline_s = check_timeout(deadline_s, "deadline_s")
         self.max_retries = max_retries
-        backoff = check_seconds("retry_backoff_s", retry_backoff_s)
+        backoff = check_timeout(retry_backoff_s, "retry_backoff_s")
         self.retry_backoff_s = 0.5 if backoff is None else backoff
         #: How router and reward-model forward passes are batched; None: one call at a time.
         self.batching = batching

@@ -22,6 +22,7 @@ from llama_index.core.llms.mock import MockLLM
 
 from bestroute.backends.function import FunctionBackend
 from bestroute.data.pool_config import pool_from_config
+from bestroute.deadline import DEFAULT_SAMPLE_TIMEOUT_S
 from bestroute.engine import BestRoute
 from bestroute.errors import ArmMismatchError, ConfigurationError, DataFormatError
 from bestroute.policy import ThresholdPolicy
@@ -227,7 +228,8 @@ def test_a_bad_timeout_is_refused_at_construction(router: RouterNet, timeout: An
 
 def test_good_timeouts_are_kept(router: RouterNet) -> None:
     assert BestRoute(_pool(), router, SCORER, sample_timeout_s=2).sample_timeout_s == 2.0
-    assert BestRoute(_pool(), router, SCORER).sample_timeout_s is None
+    assert BestRoute(_pool(), router, SCORER).sample_timeout_s == DEFAULT_SAMPLE_TIMEOUT_S
+    assert BestRoute(_pool(), router, SCORER, sample_timeout_s=None).sample_timeout_s is None
     assert _chat(router, timeout=1.5).engine.sample_timeout_s == 1.5
     assert _llm(router, sample_timeout_s=0.25).engine.sample_timeout_s == 0.25
 
