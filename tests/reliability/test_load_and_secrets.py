@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -59,7 +60,16 @@ def chat_bestroute(url: str) -> Any:
     from langchain_bestroute import ChatBestRoute
 
     def chat(model: str) -> Any:
-        return ChatOpenAI(model=model, base_url=f"{url}/v1", api_key="unused", max_retries=1)
+        # Each ChatBestRoute gets its own async HTTP client: langchain-openai otherwise shares one
+        # cached client per base URL across event loops, and a client first used on a loop that
+        # has since closed (the previous test's) fails every call with "Connection error".
+        return ChatOpenAI(
+            model=model,
+            base_url=f"{url}/v1",
+            api_key="unused",
+            max_retries=1,
+            http_async_client=httpx.AsyncClient(),
+        )
 
     return ChatBestRoute(
         models={"cheap": (chat("cheap"), 0.1, 0.1), "big": (chat("big"), 5.0, 15.0)},

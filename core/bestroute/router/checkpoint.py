@@ -124,6 +124,7 @@ def _check_head_sizes(
     }
     lexical = config.get("lexical")
     if isinstance(lexical, dict) and isinstance(lexical.get("vocabulary"), list):
+        expected["lexical.idf"] = (len(lexical["vocabulary"]),)
         expected["lexical.linear.weight"] = (n_arms, len(lexical["vocabulary"]))
     for name, shape in expected.items():
         tensor = tensors.get(name)
