@@ -138,7 +138,7 @@ def main() -> None:
     )
     calibration = calibrated.calibration
     print("calibration:", calibration.to_dict())
-    (args.out / "threshold.json").write_text(json.dumps(calibrated.to_dict(), indent=2) + "\n")
+    (args.out / "threshold.json").write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
 
     # 6. Use it: the engine loads the checkpoint against the pool (arms must match).
     engine = BestRoute(

@@ -117,7 +117,7 @@ def _check_head_sizes(
     """
     extra = N_LENGTH_FEATURES if config.get("length_features", False) else 0
     n_arms = len(config["arms"])
-    expected = {
+    expected: dict[str, tuple[int, ...]] = {
         "hidden.weight": (config["hidden"], config["embedding_dim"] + extra),
         "skip.weight": (n_arms, config["embedding_dim"] + extra),
         "output.weight": (n_arms, config["hidden"]),
