@@ -28,7 +28,7 @@ from bestroute.calibration import (
 )
 from bestroute.data.dataset import OutcomeRecord
 from bestroute.data.labels import Selector, soft_labels
-from bestroute.data.outcomes import build_outcomes, replay_arms
+from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
 from bestroute.pool import Arm
@@ -266,24 +266,17 @@ def calibrate_router(
         probabilities = router.predict_embeddings(embeddings, outcomes.queries)
     else:
         probabilities = router.predict(outcomes.queries)
-    calibration = calibrate_threshold(
+    return _router_calibration(
+        router_dir,
         probabilities,
-        outcomes.cost,
-        outcomes.quality,
-        outcomes.reference_quality,
-        outcomes.reference_cost,
+        outcomes,
+        reference=reference,
+        selector=selector,
         target_drop=target_drop,
         budget=budget,
         guarantee=guarantee,
         confidence=confidence,
         seed=seed,
-    )
-    return RouterCalibration(
-        router=str(router_dir),
-        reference=reference,
-        selector=selector,
-        calibration=calibration,
-        arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
     )
 
 
@@ -343,6 +336,38 @@ def crossfit_calibrate(
     crossfit = cross_fit(np.arange(len(data.queries)), fit_predict, folds=folds, seed=seed)
     probabilities = np.full_like(crossfit.probabilities, np.nan)
     probabilities[crossfit.rows] = crossfit.probabilities
+    return _router_calibration(
+        router_dir,
+        probabilities,
+        outcomes,
+        reference=reference,
+        selector=selector,
+        target_drop=target_drop,
+        budget=budget,
+        guarantee=guarantee,
+        confidence=confidence,
+        seed=seed,
+        folds=folds,
+        crossfit=crossfit.summary(),
+    )
+
+
+def _router_calibration(
+    router_dir: str | Path,
+    probabilities: np.ndarray,
+    outcomes: ReplayOutcomes,
+    *,
+    reference: str,
+    selector: Selector,
+    target_drop: float | None,
+    budget: float | None,
+    guarantee: Guarantee,
+    confidence: float,
+    seed: int,
+    folds: int | None = None,
+    crossfit: dict[str, Any] | None = None,
+) -> RouterCalibration:
+    """The threshold calibrated on ``probabilities`` of the outcomes' queries, with its record."""
     calibration = calibrate_threshold(
         probabilities,
         outcomes.cost,
@@ -362,5 +387,5 @@ def crossfit_calibrate(
         calibration=calibration,
         arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
         folds=folds,
-        crossfit=crossfit.summary(),
+        crossfit=crossfit,
     )
