@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -40,6 +41,17 @@ def _router_folder(tmp_path: Path) -> Path | None:
     return tmp_path
 
 
+def _questions() -> list[str]:
+    """The example's questions, read from its source without running it."""
+    tree = ast.parse(EXAMPLE.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "QUESTIONS" for target in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("examples/llamaindex_rag.py no longer defines QUESTIONS")
+
+
 def test_the_rag_example_runs_offline(tmp_path: Path) -> None:
     folder = _router_folder(tmp_path)
     command = [sys.executable, str(EXAMPLE), "--max-new-tokens", "24"]
@@ -49,6 +61,10 @@ def test_the_rag_example_runs_offline(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    assert out.count("Q: ") == 3 and out.count("A: ") == 3
-    assert out.count(" arm ") == 3
+    # The model's own words may contain "A: " or " arm ", so the check reads the example's layout:
+    # each question's line is followed by its answer's line, and each routed call prints one trace
+    # line (indented "   arm ...").
+    for question in _questions():
+        assert f"Q: {question}\nA: " in out, out
+    assert sum(line.startswith("   arm ") for line in out.splitlines()) == len(_questions())
     assert "spent $" in out
