@@ -204,9 +204,16 @@ def threshold_table(
     reference_cost: np.ndarray,
     reference_quality: np.ndarray,
     thresholds: np.ndarray,
+    order_costs: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query cost and quality of Algorithm 1 at each threshold: two ``(T, N)`` arrays."""
-    choices = route_by_thresholds(probabilities, arm_costs, thresholds)
+    """Per-query cost and quality of Algorithm 1 at each threshold: two ``(T, N)`` arrays.
+
+    Arms are tried in the order of ``order_costs`` (what the engine estimates before it runs,
+    e.g. :attr:`~bestroute.data.outcomes.ReplayOutcomes.order_cost`; default ``arm_costs``)
+    and billed at ``arm_costs``.
+    """
+    ordering = arm_costs if order_costs is None else order_costs
+    choices = route_by_thresholds(probabilities, ordering, thresholds)
     return outcomes_of_choices(
         choices,
         np.nan_to_num(arm_costs),
@@ -239,6 +246,7 @@ def calibrate_threshold(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     sequential: bool = False,
+    order_costs: np.ndarray | None = None,
 ) -> Calibration:
     """The router threshold for a target relative quality drop or a dollar budget per query.
 
@@ -250,13 +258,20 @@ def calibrate_threshold(
     bound on the mean cost stays within it). ``guarantee`` says how the bound is made (see
     :data:`Guarantee`); the guarantee modes walk :func:`threshold_grid`, the bootstrap mode
     :func:`candidate_thresholds`. With ``guarantee="bootstrap"``, ``confidence=0.5`` gives the
-    point estimate.
+    point estimate. ``order_costs`` ``(N, arms)``: the costs the engine orders arms by (its
+    estimates before sampling); ``None`` orders by ``arm_costs``.
     """
     thresholds = (
         candidate_thresholds(probabilities) if guarantee == "bootstrap" else threshold_grid()
     )
     cost, quality = threshold_table(
-        probabilities, arm_costs, arm_qualities, reference_cost, reference_quality, thresholds
+        probabilities,
+        arm_costs,
+        arm_qualities,
+        reference_cost,
+        reference_quality,
+        thresholds,
+        order_costs,
     )
     result = calibrate_settings(
         thresholds,

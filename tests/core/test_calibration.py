@@ -167,3 +167,22 @@ def test_calibration_arguments_are_checked() -> None:
         calibrate_settings(*args, target_drop=0.01, budget=1.0)
     with pytest.raises(ConfigurationError):
         calibrate_settings(*args, target_drop=0.01, confidence=1.5)
+
+
+def test_arms_are_tried_in_estimated_cost_order_and_billed_at_recorded_cost() -> None:
+    # Arm a is expected to be cheaper (the engine's estimate) but cost more on this query; the
+    # engine tries a first, so calibration must charge a's recorded cost, not pick b.
+    probabilities = np.array([[0.9, 0.9]])
+    recorded = np.array([[3.0, 1.0]])
+    estimated = np.array([[1.0, 2.0]])
+    quality = np.array([[1.0, 0.0]])
+    thresholds = np.array([0.5])
+    ref_cost, ref_quality = np.array([10.0]), np.array([1.0])
+    by_estimate = threshold_table(
+        probabilities, recorded, quality, ref_cost, ref_quality, thresholds, estimated
+    )
+    by_recorded = threshold_table(
+        probabilities, recorded, quality, ref_cost, ref_quality, thresholds
+    )
+    assert by_estimate[0][0, 0] == 3.0 and by_estimate[1][0, 0] == 1.0
+    assert by_recorded[0][0, 0] == 1.0 and by_recorded[1][0, 0] == 0.0

@@ -31,6 +31,7 @@ from typing import Any
 
 from bestroute.cli.data_arguments import (
     SELECTOR_HELP,
+    add_billing_argument,
     add_calibration_arguments,
     add_data_arguments,
     describe_calibration,
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     )
     target.add_argument("--budget", type=float, help="largest mean dollars per query")
     add_calibration_arguments(parser)
+    add_billing_argument(parser)
     parser.add_argument(
         "--folds",
         type=int,
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         "selector": args.selector,
         "seed": args.seed,
         "encoder_path": args.encoder,
+        "native_n": args.native_n,
     }
     if args.folds is not None:
         if args.folds < 2:

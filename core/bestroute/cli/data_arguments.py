@@ -34,6 +34,17 @@ def add_data_arguments(
     )
 
 
+def add_billing_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--native-n``: how the pool's backends bill the input of an arm's ``n`` samples."""
+    parser.add_argument(
+        "--native-n",
+        action="store_true",
+        help="the pool's backends draw n samples in one call (vLLM, OpenAI's n=): bill each "
+        "arm's input once; by default it is billed once per sample, as the engine does for a "
+        "LangChain ChatOpenAI or any backend that makes one call per sample",
+    )
+
+
 def selector_argument(value: str) -> str:
     """``--selector``'s type: proxy, oracle, random or verifier:P (P in [0, 1])."""
     from bestroute.data.labels import check_selector

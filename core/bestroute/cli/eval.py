@@ -21,6 +21,7 @@ from typing import Any
 
 from bestroute.cli.data_arguments import (
     SELECTOR_HELP,
+    add_billing_argument,
     add_calibration_arguments,
     add_data_arguments,
     selector_argument,
@@ -30,6 +31,7 @@ from bestroute.data.importers import load_sources
 from bestroute.evaluate.replay import ALL_METHODS, ReplayConfig, run_replay
 from bestroute.evaluate.report import write_report
 from bestroute.prices import load_prices
+from bestroute.training.config import ROUTER_GRID
 from bestroute.training.crossfit import DEFAULT_FOLDS
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,14 @@ def register(subparsers: Any) -> None:
         help="share of queries to calibrate on (0.25); test gets the rest",
     )
     add_calibration_arguments(parser)
+    add_billing_argument(parser)
+    parser.add_argument(
+        "--router-settings",
+        choices=("chosen", "recipe"),
+        default="chosen",
+        help="chosen (default): each router picks its settings from the grid by cross-validation "
+        "on the training split; recipe: every router uses the recipe as defined",
+    )
     parser.add_argument(
         "--folds",
         type=int,
@@ -110,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         guarantee=args.guarantee,
         folds=args.folds,
+        native_n=args.native_n,
+        router_grid=ROUTER_GRID if args.router_settings == "chosen" else (),
         methods=tuple(args.methods),
         encoder_path=str(args.encoder) if args.encoder else None,
         cache_dir=str(args.cache_dir) if args.cache_dir else None,

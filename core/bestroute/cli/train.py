@@ -29,6 +29,7 @@ import numpy as np
 
 from bestroute.cli.data_arguments import (
     SELECTOR_HELP,
+    add_billing_argument,
     add_calibration_arguments,
     add_data_arguments,
     describe_calibration,
@@ -96,6 +97,7 @@ def register(subparsers: Any) -> None:
         "--target-drop", type=float, default=0.01, help="calibration target (default 0.01)"
     )
     add_calibration_arguments(parser)
+    add_billing_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
@@ -152,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             config=_router_config(args),
             encoder_path=args.encoder,
             seed=args.seed,
+            native_n=args.native_n,
         )
         (args.out / "threshold.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
         report["calibration"] = result.to_dict()

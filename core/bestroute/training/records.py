@@ -27,7 +27,7 @@ from bestroute.calibration import (
     calibrate_threshold,
 )
 from bestroute.data.dataset import OutcomeRecord
-from bestroute.data.labels import Selector, soft_labels
+from bestroute.data.labels import Selector, mean_output_tokens, soft_labels
 from bestroute.data.outcomes import ReplayOutcomes, build_outcomes, replay_arms
 from bestroute.encoder import Encoder
 from bestroute.errors import ConfigurationError
@@ -115,6 +115,7 @@ class RouterCalibration:
     arms_offered: int
     folds: int | None = None
     crossfit: dict[str, Any] | None = None
+    native_n: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         c = self.calibration
@@ -136,6 +137,8 @@ class RouterCalibration:
             "calibration": c.to_dict(),
             "crossfit": self.crossfit,
             "arms_offered": self.arms_offered,
+            "arm_order": "the engine's cost estimate (mean output tokens of these records)",
+            "input_billed": "once per arm (native n)" if self.native_n else "once per sample",
         }
 
 
@@ -253,14 +256,19 @@ def calibrate_router(
     selector: Selector = "oracle",
     seed: int = 0,
     encoder_path: str | Path | None = None,
+    native_n: bool = False,
 ) -> RouterCalibration:
-    """The threshold of the router saved in ``router_dir`` on held-out ``records``."""
+    """The threshold of the router saved in ``router_dir`` on held-out ``records``.
+
+    Arms are ordered as the engine orders them (see :func:`_outcomes`); ``native_n`` says the
+    pool's backends draw ``n`` samples in one call, so the input is billed once per arm.
+    """
     encoder = Encoder(encoder_path) if encoder_path else None
     router = load_router(router_dir, encoder=encoder)
     usable = [r for r in records if reference in r.candidates]
     if not usable:
         raise ConfigurationError(f"no validation record holds the reference {reference!r}")
-    outcomes = build_outcomes(usable, reference, prices, arms=router.arms, selector=selector)
+    outcomes = _outcomes(usable, reference, prices, router.arms, selector, native_n)
     if router.encoder is not None and not router.encoder_trained:
         embeddings = EmbeddingCache(router.encoder).encode(outcomes.queries)
         probabilities = router.predict_embeddings(embeddings, outcomes.queries)
@@ -277,6 +285,7 @@ def calibrate_router(
         guarantee=guarantee,
         confidence=confidence,
         seed=seed,
+        native_n=native_n,
     )
 
 
@@ -298,13 +307,15 @@ def crossfit_calibrate(
     encoder_path: str | Path | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
+    native_n: bool = False,
 ) -> RouterCalibration:
     """The threshold for the router in ``router_dir``, trained on ``records``, by cross-fitting.
 
     ``folds`` routers of the recipe (``config``) each train on the other folds of ``records``
     and predict theirs; the threshold is calibrated on those out-of-fold probabilities of every
     query (:mod:`bestroute.training.crossfit`) and applies to the router trained on them all.
-    Needs the frozen encoder (cached embeddings).
+    Needs the frozen encoder (cached embeddings). Arms are ordered and billed as in
+    :func:`calibrate_router`.
     """
     config = config or RouterTrainingConfig()
     if config.network.mode != "frozen":
@@ -318,7 +329,7 @@ def crossfit_calibrate(
     usable = [r for r in records if reference in r.candidates]
     encoder = Encoder(encoder_path) if encoder_path else Encoder()
     embeddings = EmbeddingCache(encoder, cache_dir).encode(data.queries)
-    outcomes = build_outcomes(usable, reference, prices, arms=data.arms, selector=selector)
+    outcomes = _outcomes(usable, reference, prices, data.arms, selector, native_n)
 
     def fit_predict(train_rows: np.ndarray, predict_rows: np.ndarray) -> np.ndarray:
         trained = train_router(
@@ -349,6 +360,32 @@ def crossfit_calibrate(
         seed=seed,
         folds=folds,
         crossfit=crossfit.summary(),
+        native_n=native_n,
+    )
+
+
+def _outcomes(
+    records: Sequence[OutcomeRecord],
+    reference: str,
+    prices: Mapping[str, ModelPrice],
+    arms: Sequence[Arm],
+    selector: Selector,
+    native_n: bool,
+) -> ReplayOutcomes:
+    """The calibration records' outcomes, with the engine's cost estimates to order arms by.
+
+    The engine orders arms by a cost it estimates before sampling, from each model's expected
+    output length; the records' mean output tokens per model stand in for the lengths a pool is
+    configured with, so the threshold is calibrated on the order the engine will route in.
+    """
+    return build_outcomes(
+        records,
+        reference,
+        prices,
+        arms=arms,
+        selector=selector,
+        native_n=native_n,
+        output_tokens=mean_output_tokens(records),
     )
 
 
@@ -366,6 +403,7 @@ def _router_calibration(
     seed: int,
     folds: int | None = None,
     crossfit: dict[str, Any] | None = None,
+    native_n: bool = False,
 ) -> RouterCalibration:
     """The threshold calibrated on ``probabilities`` of the outcomes' queries, with its record."""
     calibration = calibrate_threshold(
@@ -379,6 +417,7 @@ def _router_calibration(
         guarantee=guarantee,
         confidence=confidence,
         seed=seed,
+        order_costs=outcomes.order_cost,
     )
     return RouterCalibration(
         router=str(router_dir),
@@ -388,4 +427,5 @@ def _router_calibration(
         arms_offered=int(np.isfinite(outcomes.cost).any(axis=0).sum()),
         folds=folds,
         crossfit=crossfit,
+        native_n=native_n,
     )

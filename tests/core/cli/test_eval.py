@@ -162,3 +162,27 @@ def test_eval_reports_bad_arguments_in_one_line(
     assert code == 1
     err = capsys.readouterr().err
     assert "no-such-model" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_eval_bills_native_n_and_can_keep_the_recipe(
+    gsm8k_slice: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """``--native-n`` bills an arm's input once, so the curve's costs change;
+    ``--router-settings recipe`` skips the per-run choice from the grid."""
+    reports = {}
+    for name, extra in (("per_sample", []), ("native", ["--native-n"])):
+        out = tmp_path / f"{name}.json"
+        args = ["eval", "--dataset", f"jsonl:{gsm8k_slice}", "--reference", REFERENCE]
+        args += ["--prices", str(shared_data / "prices.json"), "--out", str(out)]
+        args += ["--methods", "tfidf_lr", "--router-settings", "recipe", *extra]
+        assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 0
+        reports[name] = json.loads(out.read_text())
+    native, per_sample = reports["native"], reports["per_sample"]
+    assert native["details"]["config"]["native_n"] is True
+    assert per_sample["details"]["config"]["native_n"] is False
+    assert native["details"]["config"]["router_grid"] == []
+    costs = {
+        name: [p["cost"] for p in r["methods"]["tfidf_lr"]["curve"]] for name, r in reports.items()
+    }
+    assert costs["native"] != costs["per_sample"]

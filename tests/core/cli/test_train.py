@@ -93,9 +93,14 @@ def test_calibrate_writes_a_threshold(
         str(shared_data / "prices.json"),
     ]
     assert main([*common, "--target-drop", "0.02", "--out", str(tmp_path / "drop.json")]) == 0
-    assert main([*common, "--budget", "0.001", "--out", str(tmp_path / "budget.json")]) == 0
-    drop = json.loads((tmp_path / "drop.json").read_text())["calibration"]
-    budget = json.loads((tmp_path / "budget.json").read_text())["calibration"]
+    budget_args = ["--budget", "0.001", "--native-n", "--out", str(tmp_path / "budget.json")]
+    assert main([*common, *budget_args]) == 0
+    drop_file = json.loads((tmp_path / "drop.json").read_text())
+    budget_file = json.loads((tmp_path / "budget.json").read_text())
+    assert drop_file["input_billed"] == "once per sample"
+    assert budget_file["input_billed"] == "once per arm (native n)"
+    assert drop_file["arm_order"].startswith("the engine's cost estimate")
+    drop, budget = drop_file["calibration"], budget_file["calibration"]
     assert drop["n_queries"] == 100 and 0.0 <= drop["threshold"] <= 1.0
     assert drop["reference_only"] or drop["drop_bound"] <= 0.02
     assert budget["cost_bound"] <= 0.001 and budget["budget"] == 0.001
