@@ -43,6 +43,8 @@ def variants() -> dict[str, RouterTrainingConfig]:
         "default": base,
         "no_lexical": replace(base, lexical=False),
         "lexical_only": replace(base, lexical_weight=1.0),
+        "surface": replace(base, lexical_surface=True),
+        "lexical_only_surface": replace(base, lexical_weight=1.0, lexical_surface=True),
         "no_recenter": replace(base, recenter=False),
         "wd_1e-2": replace(base, weight_decay_scale=None),
         "hidden_256": replace(base, network=replace(base.network, hidden=256)),

@@ -15,6 +15,13 @@ other folds and predict theirs, so the threshold is calibrated on out-of-fold pr
 *every* query, while the router saved is trained on all of them (``--folds 0``: no threshold).
 ``threshold.json`` records the guarantee, target, confidence, n, folds, the drop's standard error
 and how many calibration queries the promise would need.
+
+The router's settings are chosen as replay chooses them (``--router-settings chosen``, the
+default): each setting of :data:`~bestroute.training.config.ROUTER_GRID` (the recipe and the
+lexical view alone, each with and without the surface counts) is scored by 3-fold log-loss on
+the training records and the best is trained on all of them; ``training.json`` holds the
+losses. ``--router-settings recipe`` (implied by ``--no-lexical`` and ``--mode finetune``)
+trains the recipe as the other options shape it.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS as DEFAULT_AVG_OUTPUT_
 from bestroute.data.importers import load_sources
 from bestroute.errors import ConfigurationError
 from bestroute.prices import load_prices
-from bestroute.training.config import DEFAULT_ENSEMBLE, RouterTrainingConfig
+from bestroute.training.config import DEFAULT_ENSEMBLE, ROUTER_GRID, RouterTrainingConfig
 from bestroute.training.crossfit import DEFAULT_FOLDS
 
 
@@ -73,6 +80,13 @@ def register(subparsers: Any) -> None:
         "--no-lexical",
         action="store_true",
         help="neural heads only: no TF-IDF view averaged into the router's logits",
+    )
+    parser.add_argument(
+        "--router-settings",
+        choices=("chosen", "recipe"),
+        default="chosen",
+        help="chosen (default): pick the router's settings from the grid by 3-fold log-loss on "
+        "these records; recipe: train the recipe as the options here shape it",
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.15, help="early-stopping split (0.15)"
@@ -122,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         encoder_path=args.encoder,
         seed=args.seed,
         progress=progress,
+        candidates=_router_candidates(args),
     )
     router_dir = trained.router.save(args.out / "router")
     report: dict[str, Any] = {"router": trained.to_dict(), "router_dir": str(router_dir)}
@@ -132,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         f"{[m.best_epoch for m in training.members]}), {training.lexical_terms} lexical terms, "
         f"{trained.seconds:.1f} s -> {router_dir}"
     )
+    if trained.selection is not None:
+        print(_describe_selection(trained.selection))
     if args.reward:
         report["reward"] = _train_reward(args, records, progress)
     if args.folds and prices is None:
@@ -151,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             max_n=args.max_n,
             selector=args.selector,
             tolerance=args.tolerance,
-            config=_router_config(args),
+            config=trained.training.config,
             encoder_path=args.encoder,
             seed=args.seed,
             native_n=args.native_n,
@@ -175,6 +192,33 @@ def _router_config(args: argparse.Namespace) -> RouterTrainingConfig:
     )
     return RouterTrainingConfig(
         ensemble=args.ensemble, network=network, lexical=not args.no_lexical
+    )
+
+
+def _describe_selection(selection: Any) -> str:
+    """One line: the settings chosen and each candidate's cross-validated log-loss."""
+    names = [_setting_name(c) for c in selection.candidates]
+    losses = ", ".join(f"{n} {loss:.4f}" for n, loss in zip(names, selection.losses, strict=True))
+    return f"settings chosen by {selection.folds}-fold log-loss: {_setting_name(selection.chosen)} ({losses})"
+
+
+def _setting_name(setting: RouterTrainingConfig) -> str:
+    view = "lexical view alone" if setting.lexical_weight >= 1.0 else "recipe"
+    return view + (" + surface counts" if setting.lexical_surface else "")
+
+
+def _router_candidates(args: argparse.Namespace) -> tuple[RouterTrainingConfig, ...]:
+    """The grid to choose from (the command line's network options applied), or none."""
+    if args.router_settings == "recipe" or args.no_lexical or args.mode != "frozen":
+        return ()
+    network = _router_config(args).network
+    return tuple(
+        dataclasses.replace(
+            setting,
+            network=network,
+            ensemble=args.ensemble if setting.lexical_weight < 1.0 else 1,
+        )
+        for setting in ROUTER_GRID
     )
 
 

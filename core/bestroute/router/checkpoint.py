@@ -29,6 +29,7 @@ from bestroute.router.checkpoint_format import (
 )
 from bestroute.router.lexical import LexicalHead
 from bestroute.router.network import N_LENGTH_FEATURES, RouterNet
+from bestroute.router.surface import SURFACE_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,12 @@ def load_router(
 def _lexical_head(record: Any, n_arms: int) -> LexicalHead:
     if not isinstance(record, dict) or not isinstance(record.get("vocabulary"), list):
         raise ConfigurationError("the 'lexical' entry needs a 'vocabulary' list of terms")
-    return LexicalHead(record["vocabulary"], n_arms, ngram_max=int(record.get("ngram_max", 2)))
+    return LexicalHead(
+        record["vocabulary"],
+        n_arms,
+        ngram_max=int(record.get("ngram_max", 2)),
+        surface=bool(record.get("surface", False)),
+    )
 
 
 def _load_encoder(
@@ -124,8 +130,11 @@ def _check_head_sizes(
     }
     lexical = config.get("lexical")
     if isinstance(lexical, dict) and isinstance(lexical.get("vocabulary"), list):
+        surface = len(SURFACE_FEATURES) if lexical.get("surface", False) else 0
         expected["lexical.idf"] = (len(lexical["vocabulary"]),)
-        expected["lexical.linear.weight"] = (n_arms, len(lexical["vocabulary"]))
+        expected["lexical.linear.weight"] = (n_arms, len(lexical["vocabulary"]) + surface)
+        if surface:
+            expected["lexical.surface_mean"] = expected["lexical.surface_scale"] = (surface,)
     for name, shape in expected.items():
         tensor = tensors.get(name)
         if tensor is not None and tuple(tensor.shape) != shape:

@@ -4,7 +4,8 @@
 name, whether it is the packaged default all-MiniLM-L6-v2, whether its fine-tuned weights are in
 the safetensors file), the head architecture and, for a router with a lexical view, its
 vocabulary (the IDF weights and the lexical head are tensors). No pickle is involved anywhere.
-Version 2 added the lexical view; version 1 checkpoints (neural heads only) still load.
+Version 2 added the lexical view, version 3 its optional surface counts (``"surface": true`` in
+the lexical entry, two more buffers); version 1 and 2 checkpoints still load.
 
 This module reads and writes the files; :meth:`RouterNet.save
 <bestroute.router.network.RouterNet.save>` writes a router through it and
@@ -33,12 +34,19 @@ from bestroute.pool import Arm
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "bestroute-router"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Versions this bestroute reads.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "router.json"
 WEIGHTS_FILE = "router.safetensors"
 DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+def format_version(config: Mapping[str, Any]) -> int:
+    """The oldest version that holds ``config``: 3 with surface counts, else 2, so a router
+    without them stays readable by a bestroute that knows versions 1 and 2 only."""
+    lexical = config.get("lexical")
+    return FORMAT_VERSION if isinstance(lexical, dict) and lexical.get("surface") else 2
 
 
 def write_checkpoint(
@@ -52,8 +60,9 @@ def write_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     # Cloning breaks storage sharing (tied weights), which safetensors refuses to write.
     tensors = {name: value.detach().cpu().contiguous().clone() for name, value in state.items()}
-    record = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **config}
-    metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
+    version = format_version(config)
+    record = {"format": FORMAT_NAME, "format_version": version, **config}
+    metadata = {"format": FORMAT_NAME, "format_version": str(version)}
     _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(tensors, path, metadata))
     text = json.dumps(record, indent=2) + "\n"
     _atomic_write(directory / CONFIG_FILE, lambda path: Path(path).write_text(text, "utf-8"))

@@ -10,7 +10,9 @@ averages the logits of its neural heads with those of this lexical head when it 
 Features are sklearn's ``TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)``
 fitted on the training queries; the vocabulary is kept as a list of terms (plain JSON in the
 checkpoint) and the IDF weights and the head as tensors, so no pickle is involved. The head is
-fitted by :class:`~bestroute.router.linear.SoftLogisticRegression` on the soft labels.
+fitted by :class:`~bestroute.router.linear.SoftLogisticRegression` on the soft labels. With
+``surface=True`` the row also carries the query's standardised surface counts (words, numbers,
+digits: :mod:`bestroute.router.surface`), whose training mean and scale are buffers too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from torch import nn
 
 from bestroute.errors import ConfigurationError
 from bestroute.router.linear import SoftLogisticRegression
+from bestroute.router.surface import (
+    SURFACE_FEATURES,
+    SURFACE_SCALE,
+    standardisation,
+    surface_features,
+)
 
 #: Word n-grams from 1 to this length.
 NGRAM_MAX = 2
@@ -61,12 +69,23 @@ class LexicalHead(nn.Module):
     """TF-IDF vector of a query -> one logit per arm (``torch.nn.Linear`` over the vocabulary).
 
     The TF-IDF vectors equal those of the fitted ``TfidfVectorizer``: sublinear term counts
-    times the IDF weights (buffer ``idf``), rows L2-normalised.
+    times the IDF weights (buffer ``idf``), rows L2-normalised. With ``surface`` the row ends
+    with the surface counts, standardised by the buffers ``surface_mean`` / ``surface_scale``
+    and multiplied by :data:`~bestroute.router.surface.SURFACE_SCALE`.
     """
 
     idf: torch.Tensor
+    surface_mean: torch.Tensor
+    surface_scale: torch.Tensor
 
-    def __init__(self, vocabulary: Sequence[str], n_arms: int, *, ngram_max: int = NGRAM_MAX):
+    def __init__(
+        self,
+        vocabulary: Sequence[str],
+        n_arms: int,
+        *,
+        ngram_max: int = NGRAM_MAX,
+        surface: bool = False,
+    ):
         super().__init__()
         if not vocabulary:
             raise ConfigurationError("the lexical vocabulary is empty")
@@ -76,25 +95,40 @@ class LexicalHead(nn.Module):
             raise ConfigurationError("the lexical vocabulary repeats terms")
         self.vocabulary = [str(term) for term in vocabulary]
         self.ngram_max = ngram_max
+        self.surface = bool(surface)
         self.register_buffer("idf", torch.ones(len(self.vocabulary)))
-        self.linear = nn.Linear(len(self.vocabulary), n_arms)
+        if self.surface:
+            self.register_buffer("surface_mean", torch.zeros(len(SURFACE_FEATURES)))
+            self.register_buffer("surface_scale", torch.ones(len(SURFACE_FEATURES)))
+        extra = len(SURFACE_FEATURES) if self.surface else 0
+        self.linear = nn.Linear(len(self.vocabulary) + extra, n_arms)
         self._counter: Any = None
         self._numpy: tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @classmethod
     def fit(
-        cls, queries: Sequence[str], labels: np.ndarray, *, l2: float = DEFAULT_L2
+        cls,
+        queries: Sequence[str],
+        labels: np.ndarray,
+        *,
+        l2: float = DEFAULT_L2,
+        surface: bool = False,
     ) -> LexicalHead:
-        """Fit the vocabulary on ``queries`` and the head on soft ``labels`` ``(N, arms)``."""
+        """Fit the vocabulary on ``queries`` and the head on soft ``labels`` ``(N, arms)``
+        (with ``surface``: the surface counts' mean and scale on ``queries`` too)."""
         targets = np.asarray(labels, dtype=np.float64)
         if targets.ndim != 2 or targets.shape[0] != len(queries):
             raise ConfigurationError(
                 f"labels must be (queries, arms) with {len(queries)} rows, got {targets.shape}"
             )
         vocabulary, idf = fit_vocabulary(queries)
-        head = cls(vocabulary, targets.shape[1])
+        head = cls(vocabulary, targets.shape[1], surface=surface)
         with torch.no_grad():
             head.idf.copy_(torch.as_tensor(idf))
+            if surface:
+                mean, scale = standardisation(surface_features(queries))
+                head.surface_mean.copy_(torch.as_tensor(mean))
+                head.surface_scale.copy_(torch.as_tensor(scale))
         model = SoftLogisticRegression(l2, standardize=False).fit(head.features(queries), targets)
         assert model.weights is not None and model.bias is not None
         with torch.no_grad():
@@ -103,13 +137,22 @@ class LexicalHead(nn.Module):
         return head
 
     def features(self, queries: Sequence[str]) -> sp.csr_matrix:
-        """Sparse TF-IDF rows ``(len(queries), len(vocabulary))``."""
+        """Sparse rows ``(len(queries), len(vocabulary) [+ 3 surface columns])``."""
         from sklearn.preprocessing import normalize
 
         counts = sp.csr_matrix(self._count_vectorizer().transform(list(queries)), dtype=np.float64)
         counts.data = 1.0 + np.log(counts.data)
         idf = self.idf.detach().cpu().double().numpy()
-        return sp.csr_matrix(normalize(counts @ sp.diags(idf), norm="l2", copy=False))
+        tfidf = sp.csr_matrix(normalize(counts @ sp.diags(idf), norm="l2", copy=False))
+        if not self.surface:
+            return tfidf
+        return sp.csr_matrix(sp.hstack([tfidf, sp.csr_matrix(self._surface_columns(queries))]))
+
+    def _surface_columns(self, queries: Sequence[str]) -> np.ndarray:
+        """The standardised, scaled surface counts ``(len(queries), 3)``."""
+        mean = self.surface_mean.detach().cpu().double().numpy()
+        scale = self.surface_scale.detach().cpu().double().numpy()
+        return SURFACE_SCALE * (surface_features(queries) - mean) / scale
 
     def logits(self, queries: Sequence[str]) -> np.ndarray:
         """Logits ``(len(queries), arms)`` as float64 numpy.
@@ -121,6 +164,8 @@ class LexicalHead(nn.Module):
         index = self._count_vectorizer().vocabulary
         weight, bias, idf = self._numpy_weights()
         result = np.tile(bias, (len(queries), 1))
+        if self.surface:
+            result += self._surface_columns(queries) @ weight[len(self.vocabulary) :]
         for row, query in enumerate(queries):
             counts = Counter(index[term] for term in analyze(query) if term in index)
             if not counts:
@@ -155,7 +200,7 @@ class LexicalHead(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The vocabulary and settings as JSON values (IDF and weights go with the tensors)."""
-        return {"vocabulary": self.vocabulary, "ngram_max": self.ngram_max}
+        return {"vocabulary": self.vocabulary, "ngram_max": self.ngram_max, "surface": self.surface}
 
     def extra_repr(self) -> str:
-        return f"terms={len(self.vocabulary)}, ngram_max={self.ngram_max}"
+        return f"terms={len(self.vocabulary)}, ngram_max={self.ngram_max}, surface={self.surface}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from bestroute.training.config import RouterFitConfig, RouterTrainingConfig
+from bestroute.training.config import ROUTER_GRID, RouterFitConfig, RouterTrainingConfig
 from bestroute.training.crossfit import CrossFit, cross_fit
 from bestroute.training.embeddings import EmbeddingCache, LazyEncoder
 from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs, preference_pairs
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from bestroute.training.reward import RewardTrainingReport, train_reward_model
 
 __all__ = [
+    "ROUTER_GRID",
     "CrossFit",
     "EmbeddingCache",
     "LazyEncoder",

@@ -111,7 +111,9 @@ def train_router(
     lexical_terms = 0
     if config.lexical:
         try:
-            head = LexicalHead.fit(queries, labels, l2=config.lexical_l2)
+            head = LexicalHead.fit(
+                queries, labels, l2=config.lexical_l2, surface=config.lexical_surface
+            )
         except ConfigurationError as error:  # a handful of queries with no shared word
             logger.warning("router trained without its lexical view: %s", error)
         else:

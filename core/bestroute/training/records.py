@@ -42,6 +42,7 @@ from bestroute.training.embeddings import EmbeddingCache
 from bestroute.training.pairs import PreferencePair, preference_pairs
 from bestroute.training.recipe import TrainedRouter, train_router
 from bestroute.training.reward import RewardTrainingReport, train_reward_model
+from bestroute.training.selection import RouterSelection, choose_router_config
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class RouterFromRecords:
     training: TrainedRouter
     embedding_seconds: float
     seconds: float
+    selection: RouterSelection | None = None
 
     @property
     def router(self) -> RouterNet:
@@ -84,6 +86,7 @@ class RouterFromRecords:
             "training": self.training.summary(),
             "embedding_seconds": self.embedding_seconds,
             "seconds": self.seconds,
+            "selection": self.selection.to_dict() if self.selection else None,
         }
 
 
@@ -182,12 +185,16 @@ def train_router_from_records(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    candidates: Sequence[RouterTrainingConfig] = (),
 ) -> RouterFromRecords:
     """Train the recipe's router on ``records`` (``config``: its defaults when ``None``).
 
     In frozen mode the query embeddings come from the on-disk cache of
     :mod:`bestroute.training.embeddings`; fine-tuning trains one network (the encoder weights
-    of several cannot be merged).
+    of several cannot be merged). With two or more ``candidates`` (frozen mode; e.g.
+    :data:`~bestroute.training.config.ROUTER_GRID`) the setting is chosen among them by K-fold
+    log-loss on these records (:func:`~bestroute.training.selection.choose_router_config`, as
+    replay does) and ``config`` is ignored.
     """
     started = time.perf_counter()
     config = config or RouterTrainingConfig()
@@ -197,10 +204,17 @@ def train_router_from_records(
     encoder = Encoder(encoder_path) if encoder_path else Encoder()
     embeddings = None
     embed_seconds = 0.0
+    selection = None
     if config.network.mode == "frozen":
         tick = time.perf_counter()
         embeddings = EmbeddingCache(encoder, cache_dir).encode(data.queries)
         embed_seconds = time.perf_counter() - tick
+        if len(candidates) > 1:
+            selection = choose_router_config(
+                candidates, data.labels, data.arms, queries=data.queries, embeddings=embeddings
+            )
+            config = selection.chosen
+            logger.info("router settings chosen by cross-validation: %s", config.to_dict())
     elif config.ensemble > 1:
         logger.info("fine-tuning trains one network: the encoder weights cannot be merged")
         config = replace(config, ensemble=1)
@@ -222,6 +236,7 @@ def train_router_from_records(
         training=trained,
         embedding_seconds=embed_seconds,
         seconds=time.perf_counter() - started,
+        selection=selection,
     )
 
 

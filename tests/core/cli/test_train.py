@@ -13,6 +13,7 @@ from bestroute.data.dataset import save_dataset
 from bestroute.data.importers import load_sources
 from bestroute.pool import Arm
 from bestroute.router.checkpoint import load_router
+from bestroute.training.config import ROUTER_GRID
 
 REFERENCE = "gpt-4-1106-preview"
 
@@ -64,10 +65,30 @@ def test_train_writes_a_router_the_engine_loads(trained: Path) -> None:
     assert probabilities.shape == (2, len(arms))
     assert np.all((probabilities > 0) & (probabilities < 1))
     training = report["router"]["training"]
-    assert training["ensemble"] == 5 and all(epoch >= 1 for epoch in training["best_epochs"])
+    assert all(epoch >= 1 for epoch in training["best_epochs"])
     assert router.lexical is not None and training["lexical_terms"] == len(
         router.lexical.vocabulary
     )
+    # the settings were chosen from the grid by cross-validated log-loss, and are the ones saved
+    selection = report["router"]["selection"]
+    losses = [candidate["log_loss"] for candidate in selection["candidates"]]
+    assert len(losses) == len(ROUTER_GRID) and selection["folds"] == 3
+    chosen = selection["chosen"]
+    assert chosen == selection["candidates"][int(np.argmin(losses))]["config"]
+    assert training["ensemble"] == chosen["ensemble"]
+    assert router.lexical.surface == chosen["lexical_surface"]
+    assert router.lexical_weight == chosen["lexical_weight"]
+
+
+def test_train_keeps_the_recipe_when_asked(slices: tuple[Path, Path], tmp_path: Path) -> None:
+    args = ["train", "--dataset", f"jsonl:{slices[0]}", "--reference", REFERENCE]
+    options = ["--max-n", "1", "--ensemble", "2", "--router-settings", "recipe", "--no-progress"]
+    assert main([*args, *options, "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "training.json").read_text())
+    assert report["router"]["selection"] is None
+    assert report["router"]["training"]["ensemble"] == 2
+    router = load_router(tmp_path / "router")
+    assert router.lexical is not None and not router.lexical.surface
 
 
 def test_train_without_the_lexical_view(slices: tuple[Path, Path], tmp_path: Path) -> None:

@@ -115,6 +115,7 @@ def test_config_reports_the_options_that_differ_from_one_network_defaults() -> N
         "lexical": True,
         "lexical_weight": 0.5,
         "lexical_l2": 1.0,
+        "lexical_surface": False,
     }
     assert RouterFitConfig().overrides() == {}
     assert RouterFitConfig(mode="finetune", lr=3e-3).overrides() == {"mode": "finetune", "lr": 3e-3}
