@@ -116,10 +116,13 @@ class ChatBestRoute(ToolCallingChatModel):
     _engine: BestRoute = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
-        if "models" in data:  # coerced here too, so a bad entry raises ConfigurationError
+        # Checked here, before pydantic's field validation, so that bad settings raise the
+        # bestroute error saying what to write (a ConfigurationError, also a ValueError), not a
+        # pydantic ValidationError.
+        if "models" in data:
             data["models"] = _coerce_models(data["models"])
+        _check_settings(data)
         super().__init__(**data)
-        check_timeout(self.timeout, "timeout")
         self._engine = self._build_engine()
 
     @field_validator("models", mode="before")
@@ -440,6 +443,26 @@ class ChatBestRoute(ToolCallingChatModel):
             },
         }
         return usage, {"model_name": final.arm.model, "bestroute": routing}
+
+
+def _check_settings(data: Mapping[str, Any]) -> None:
+    """The settings of ``ChatBestRoute(**data)``, checked by the core's own checks."""
+    missing = [name for name in ("models", "router") if data.get(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"ChatBestRoute needs {' and '.join(missing)}: models={{'name': (chat_model, "
+            "input_price, output_price)}, router=<Router or checkpoint path> (or use "
+            "ChatBestRoute.from_pretrained(path, models=...))"
+        )
+    ThresholdPolicy(data.get("threshold", DEFAULT_THRESHOLD), data.get("max_cost_per_query"))
+    check_timeout(data.get("timeout", DEFAULT_SAMPLE_TIMEOUT_S), "timeout")
+    check_timeout(data.get("deadline", DEFAULT_DEADLINE_S), "deadline")
+    max_n = data.get("max_n")
+    if max_n is not None and (isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1):
+        raise ConfigurationError(f"max_n must be an integer >= 1 (or None), got {max_n!r}")
+    retries = data.get("max_retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigurationError(f"max_retries must be an integer >= 0, got {retries!r}")
 
 
 def _coerce_models(value: Any) -> dict[str, ModelSpec]:

@@ -8,10 +8,11 @@ from typing import Any, TypeAlias
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from bestroute._checks import is_finite_number
 from bestroute.cost import DEFAULT_EXPECTED_OUTPUT_TOKENS
 from bestroute.errors import ConfigurationError
 from bestroute.pool import read_model_entry
-from bestroute.prices import ModelPrice
+from bestroute.prices import ModelPrice, price_value
 
 
 class ModelSpec(BaseModel):
@@ -50,7 +51,7 @@ def to_spec(name: str, entry: Any) -> ModelSpec:
     if isinstance(entry, ModelSpec):
         return entry
     if isinstance(entry, Mapping):
-        return ModelSpec(**entry)
+        return _spec_of_mapping(name, entry)
     priced = read_model_entry(name, entry)
     if not isinstance(priced.model, BaseChatModel):
         raise ConfigurationError(
@@ -63,3 +64,36 @@ def to_spec(name: str, entry: Any) -> ModelSpec:
         output_price=priced.price.output,
         expected_output_tokens=priced.expected_output_tokens,
     )
+
+
+def _spec_of_mapping(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+    """A mapping entry as a :class:`ModelSpec`; its numbers are checked by the core first, so a
+    bad one raises a bestroute error (not pydantic's) naming the model."""
+    unknown = sorted(set(entry) - set(ModelSpec.model_fields))
+    if unknown:
+        raise ConfigurationError(
+            f"model {name!r}: unknown field(s) {unknown}; a mapping entry takes "
+            f"{sorted(ModelSpec.model_fields)}"
+        )
+    if "chat_model" not in entry:
+        raise ConfigurationError(f"model {name!r}: the mapping entry needs chat_model=...")
+    if not isinstance(entry["chat_model"], BaseChatModel):
+        raise ConfigurationError(
+            f"model {name!r}: chat_model must be a LangChain chat model, got "
+            f"{type(entry['chat_model']).__name__}"
+        )
+    fields = dict(entry)
+    for side in ("input", "output"):
+        key = f"{side}_price"
+        if key not in fields:
+            raise ConfigurationError(
+                f"model {name!r} has no {key}: give it in US dollars per 1M tokens (0 for a free "
+                "local model)"
+            )
+        fields[key] = price_value(fields[key], f"the {side} price of {name!r}")
+    expected = fields.get("expected_output_tokens", DEFAULT_EXPECTED_OUTPUT_TOKENS)
+    if not is_finite_number(expected) or expected <= 0:
+        raise ConfigurationError(
+            f"the expected_output_tokens of {name!r} must be a number > 0, got {expected!r}"
+        )
+    return ModelSpec(**fields)

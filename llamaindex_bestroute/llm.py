@@ -73,8 +73,16 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         sample_timeout_s: seconds each sampled call (and, streaming, the wait for each chunk)
             may take (default 60); ``deadline_s``: seconds the whole call may take, fallbacks
             included, on every path (default 120); None removes a bound.
+        max_retries: retries of a transient failure (429, 5xx, timeout, connection) of a
+            sampled call, after the provider's ``Retry-After`` or a backoff, within the deadline.
+        max_cost_per_query: the cap on an arm's estimated dollars (with ``threshold``).
         engine: an already built :class:`~bestroute.BestRoute` whose candidates are
-            :class:`LlamaIndexBackend` (instead of ``models``/``router``).
+            :class:`LlamaIndexBackend` (instead of ``models``/``router``); its own settings
+            apply, so the settings above (timeouts included) are refused beside it with a
+            :class:`~bestroute.errors.ConfigurationError` rather than silently ignored.
+
+    Bad settings (a threshold outside [0, 1], a timeout <= 0, a NaN price...) raise a
+    :class:`~bestroute.errors.ConfigurationError` (a ``ValueError``) saying what to write.
 
     Behaviour:
         * ``chat`` / ``complete`` and their async and streaming forms all route. The sync forms
@@ -121,12 +129,29 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
         deadline_s: float | None = DEFAULT_DEADLINE_S,
+        max_retries: int = 0,
+        max_cost_per_query: float | None = None,
         engine: BestRoute | None = None,
         model_name: str | None = None,
         callback_manager: CallbackManager | None = None,
         **kwargs: Any,
     ) -> None:
         _refuse_former_pool_keywords(kwargs)
+        _refuse_unknown_keywords(kwargs, type(self).model_fields)
+        if engine is not None:
+            _refuse_engine_settings(
+                reference=(reference, None),
+                scorer=(scorer, None),
+                threshold=(threshold, DEFAULT_THRESHOLD),
+                policy=(policy, None),
+                max_n=(max_n, None),
+                token_counters=(token_counters, None),
+                query_mode=(query_mode, "last_user"),
+                sample_timeout_s=(sample_timeout_s, DEFAULT_SAMPLE_TIMEOUT_S),
+                deadline_s=(deadline_s, DEFAULT_DEADLINE_S),
+                max_retries=(max_retries, 0),
+                max_cost_per_query=(max_cost_per_query, None),
+            )
         if engine is None:
             if models is None or router is None:
                 raise ConfigurationError(
@@ -137,12 +162,13 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
                 pool_candidates(models, token_counters),
                 router,
                 scorer,
-                policy or ThresholdPolicy(threshold=threshold),
+                policy or ThresholdPolicy(threshold, max_cost_per_query),
                 reference=reference,
                 max_n=max_n,
                 query_mode=query_mode,
                 sample_timeout_s=sample_timeout_s,
                 deadline_s=deadline_s,
+                max_retries=max_retries,
             )
         elif models is not None or router is not None:
             raise ConfigurationError("pass either engine=... or models/router, not both")
@@ -170,6 +196,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
         query_mode: QueryMode = "last_user",
         sample_timeout_s: float | None = DEFAULT_SAMPLE_TIMEOUT_S,
         deadline_s: float | None = DEFAULT_DEADLINE_S,
+        max_retries: int = 0,
         **kwargs: Any,
     ) -> BestRouteLLM:
         """Load the trained BEST-Route setup saved at ``path`` over your LlamaIndex ``models``
@@ -197,6 +224,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
             query_mode=query_mode,
             sample_timeout_s=sample_timeout_s,
             deadline_s=deadline_s,
+            max_retries=max_retries,
         )
         return cls(engine=engine, **kwargs)
 
@@ -440,6 +468,37 @@ def _refuse_former_pool_keywords(kwargs: Mapping[str, Any]) -> None:
             f"{' and '.join(f'{key}=' for key in former)} "
             f"{'is' if len(former) == 1 else 'are'} no longer accepted: write "
             "models={'gpt-4o': (OpenAI(model='gpt-4o'), 5.00, 15.00), ...}"
+        )
+
+
+def _refuse_unknown_keywords(kwargs: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """A keyword that is neither a BestRouteLLM setting nor a LlamaIndex LLM field would be
+    dropped silently by pydantic: refuse it by name."""
+    unknown = sorted(key for key in kwargs if key not in fields)
+    if unknown:
+        raise ConfigurationError(
+            f"BestRouteLLM got unknown keyword(s) {unknown}; its settings are models, router, "
+            "reference, scorer, threshold, policy, max_n, token_counters, query_mode, "
+            "sample_timeout_s, deadline_s, max_retries, max_cost_per_query, engine, model_name "
+            f"and the LlamaIndex LLM fields {sorted(fields)}"
+        )
+
+
+def _refuse_engine_settings(**settings: tuple[Any, Any]) -> None:
+    """With ``engine=...`` the engine's own settings apply: a setting given beside it (other
+    than its default) would be ignored, so it is refused, naming where it belongs."""
+    given = [
+        name
+        for name, (value, default) in settings.items()
+        if value is not default and value != default
+    ]
+    if given:
+        names = ", ".join(f"{name}=" for name in given)
+        raise ConfigurationError(
+            f"BestRouteLLM(engine=...) uses the engine's own settings, so {names} would be "
+            f"ignored: build the engine with them (BestRoute(..., {given[0]}=...) or "
+            f"BestRoute.from_pretrained(..., {given[0]}=...)), or pass models=... and "
+            "router=... instead of engine=..."
         )
 
 

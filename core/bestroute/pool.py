@@ -257,7 +257,7 @@ def pool_for_router(
     return Pool(
         candidates,
         reference or infer_reference(models, router_arms),
-        max_n or max((arm.n for arm in router_arms), default=1),
+        max((arm.n for arm in router_arms), default=1) if max_n is None else max_n,
     )
 
 

@@ -221,9 +221,10 @@ def test_a_bad_timeout_is_refused_at_construction(router: RouterNet, timeout: An
         BestRoute(_pool(), router, SCORER, sample_timeout_s=timeout)
     with pytest.raises(ConfigurationError, match="sample_timeout_s " + fix):
         _llm(router, sample_timeout_s=timeout)
-    if not isinstance(timeout, str | bool):  # pydantic coerces "5" and True for the field
-        with pytest.raises(ConfigurationError, match="timeout " + fix):
-            _chat(router, timeout=timeout)
+    with pytest.raises(ConfigurationError, match="timeout " + fix):
+        _chat(router, timeout=timeout)
+    with pytest.raises(ConfigurationError, match="deadline " + fix):
+        _chat(router, deadline=timeout)
 
 
 def test_good_timeouts_are_kept(router: RouterNet) -> None:
@@ -290,3 +291,85 @@ def test_the_adapters_name_the_model_missing_from_the_pool(router: RouterNet) ->
         _llm(router, names=("small", "ref"), reference="ref")
     with pytest.raises(ArmMismatchError, match="no candidate 'medium'"):
         _chat(router, names=("small", "ref"), reference="ref")
+
+
+# -- the adapters raise bestroute errors, not pydantic's -----------------------------------------
+
+#: (setting, value, what the message says); the same for ChatBestRoute and BestRouteLLM, whose
+#: timeouts are named ``timeout``/``deadline`` and ``sample_timeout_s``/``deadline_s``.
+ADAPTER_SETTINGS = [
+    ("threshold", 1.5, r"threshold must be in \[0, 1\], got 1.5: give a number"),
+    ("threshold", -0.1, r"threshold must be in \[0, 1\]"),
+    ("threshold", NAN, r"threshold must be in \[0, 1\], got nan"),
+    ("threshold", "high", r"threshold must be in \[0, 1\], got 'high'"),
+    ("max_n", 0, "max_n must be"),
+    ("max_retries", -1, "max_retries must be an integer >= 0"),
+    ("max_cost_per_query", -1.0, "max_cost_per_query must be > 0 dollars"),
+    ("max_cost_per_query", NAN, "max_cost_per_query must be > 0 dollars"),
+    ("timeout", -1.0, r"must be a number of seconds > 0"),
+    ("deadline", NAN, r"must be a number of seconds > 0"),
+]
+LLAMAINDEX_NAMES = {"timeout": "sample_timeout_s", "deadline": "deadline_s"}
+
+
+@pytest.mark.parametrize(("setting", "value", "reason"), ADAPTER_SETTINGS)
+def test_bad_adapter_settings_raise_a_configuration_error_not_a_validation_error(
+    router: RouterNet, setting: str, value: Any, reason: str
+) -> None:
+    import pydantic
+
+    for build, name in ((_chat, setting), (_llm, LLAMAINDEX_NAMES.get(setting, setting))):
+        with pytest.raises(ConfigurationError, match=reason) as caught:
+            build(router, **{name: value})
+        assert not isinstance(caught.value, pydantic.ValidationError)
+        assert isinstance(caught.value, ValueError)  # ``except ValueError`` still catches it
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ({"input_price": NAN, "output_price": 0.2}, r"input price of 'small'.*got nan"),
+        ({"input_price": 0.1, "output_price": -1}, "output price of 'small' must be >= 0"),
+        ({"input_price": 0.1}, "'small' has no output_price"),
+        ({"input_price": 0.1, "output_price": 0.2, "expected_output_tokens": NAN}, "expected_out"),
+        ({"input_price": 0.1, "output_price": 0.2, "cost": 1}, r"unknown field\(s\) \['cost'\]"),
+    ],
+)
+def test_a_bad_mapping_entry_of_chat_bestroute_is_a_configuration_error(
+    router: RouterNet, entry: dict[str, Any], reason: str
+) -> None:
+    models: dict[str, Any] = {n: (FakeListChatModel(responses=["4"]), 0.1, 0.2) for n in MODELS}
+    models["small"] = {"chat_model": FakeListChatModel(responses=["4"]), **entry}
+    with pytest.raises(ConfigurationError, match=reason):
+        ChatBestRoute(models=models, router=router, scorer=SCORER)
+
+
+def test_chat_bestroute_without_a_router_says_what_it_needs() -> None:
+    models = {n: (FakeListChatModel(responses=["4"]), 0.1, 0.2) for n in MODELS}
+    with pytest.raises(ConfigurationError, match="ChatBestRoute needs router"):
+        ChatBestRoute(models=models)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("sample_timeout_s", 5.0),
+        ("sample_timeout_s", None),
+        ("deadline_s", 9.0),
+        ("threshold", 0.9),
+        ("max_retries", 2),
+        ("scorer", SCORER),
+    ],
+)
+def test_llamaindex_refuses_settings_beside_an_engine_that_would_ignore_them(
+    router: RouterNet, setting: str, value: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"{setting}= would be ignored: build the engine"):
+        BestRouteLLM(engine=_llm(router).engine, **{setting: value})
+    kept = BestRouteLLM(engine=_llm(router, sample_timeout_s=2.0).engine)
+    assert kept.engine.sample_timeout_s == 2.0
+
+
+def test_llamaindex_refuses_an_unknown_keyword(router: RouterNet) -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown keyword\(s\) \['sample_timeout'\]"):
+        _llm(router, sample_timeout=5.0)
