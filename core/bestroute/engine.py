@@ -24,6 +24,7 @@ from bestroute.errors import (
     AllArmsFailedError,
     ArmMismatchError,
     ConfigurationError,
+    EmptyStreamError,
     InvalidQueryError,
 )
 from bestroute.failures import (
@@ -485,19 +486,31 @@ class BestRoute:
     async def _stream_one(
         self, arm: Arm, messages: Messages, params: dict[str, Any]
     ) -> AsyncIterator[SampleChunk | Sample]:
-        """One streamed response; ends with a complete Sample (assembled if the backend has none)."""
+        """One streamed response; ends with a complete Sample (assembled if the backend has none).
+
+        A stream that ends without a single item (no chunk, no Sample) was cut or was not a
+        stream at all: that is a failure of the model's call (:class:`EmptyStreamError`), so the
+        plan moves to the next model, not an empty answer that its other arms would retry.
+        """
         candidate = self.pool.candidate(arm.model)
         backend: Any = candidate.backend
         started = time.perf_counter()
         texts: list[str] = []
         final: Sample | None = None
+        items = 0
         async for item in backend.astream(messages, **params):
+            items += 1
             if isinstance(item, Sample):
                 final = item
             else:
                 chunk = SampleChunk(item) if isinstance(item, str) else item
                 texts.append(chunk.text)
                 yield chunk
+        if items == 0:
+            raise EmptyStreamError(
+                f"{arm.model}'s stream ended before its first chunk (a dropped connection or an "
+                "answer that was not a stream)"
+            )
         if final is None:
             counter = candidate.counter()
             text = "".join(texts)

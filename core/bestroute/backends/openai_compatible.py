@@ -216,6 +216,12 @@ class OpenAICompatibleBackend:
             raise self._endpoint_error(error) from None
         finally:
             await stream.close()
+        if finish is None and not parts and not calls:
+            raise EndpointError(
+                f"{self.name}: the stream from {self.base_url or 'the OpenAI API'} ended without "
+                "a chunk or a finish_reason (cut, or not a server-sent event stream)",
+                transient=True,
+            )
         content = "".join(parts)
         tool_calls = [calls[index] for index in sorted(calls)]
         text = scoring_text(content, tool_calls)
