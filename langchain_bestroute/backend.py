@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -70,6 +71,8 @@ class LangChainBackend:
         self.token_counter = token_counter or token_counter_for(chat_model)
         self.max_retries = max_retries
         self.hide_usage_handlers = hide_usage_handlers
+        self._loop_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChatModel]
+        self._loop_models = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"LangChainBackend({type(self.chat_model).__name__}, supports_n={self.supports_n})"
@@ -146,12 +149,34 @@ class LangChainBackend:
         stop = params.pop("stop", None)
         if isinstance(stop, str):
             stop = [stop]
-        model, bound = self.chat_model, dict[str, Any]()
+        model, bound = self.model_for_loop(), dict[str, Any]()
         if tools:
-            model, bound = _bind_tools(self.chat_model, tools, tool_choice, tool_options)
+            model, bound = _bind_tools(model, tools, tool_choice, tool_options)
         elif tool_choice not in (None, "none", "auto"):
             raise ConfigurationError(f"tool_choice={tool_choice!r} was given without tools")
         return model, {**bound, **params}, callbacks, stop or None
+
+    def model_for_loop(self) -> BaseChatModel:
+        """The chat model to call on the running event loop.
+
+        langchain-openai's chat models (``ChatOpenAI``, ``AzureChatOpenAI``...) built without
+        their own ``http_async_client`` share one cached ``httpx.AsyncClient`` per base URL
+        across event loops, and a pooled connection opened on one loop fails on the next
+        ("Connection error.", "Event loop is closed"): a model used by ``invoke`` (bestroute's
+        shared sync loop) and then by ``ainvoke`` under the user's ``asyncio.run`` loses every
+        other call that way. Such a model is called, on each loop, through a shallow copy whose
+        async OpenAI client has an HTTP client of that loop's own; any other model (or one
+        given its own ``http_async_client``, which its owner manages) is called as it is.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.chat_model
+        model = self._loop_models.get(loop)
+        if model is None:
+            model = _with_own_async_http_client(self.chat_model)
+            self._loop_models[loop] = model
+        return model
 
     def _hidden(self) -> contextlib.AbstractContextManager[None]:
         return usage_hooks_hidden() if self.hide_usage_handlers else contextlib.nullcontext()
@@ -166,6 +191,32 @@ class LangChainBackend:
         if not isinstance(message, AIMessage):
             message = AIMessage(content=message.content)
         return Sample(text, int(input_tokens), int(output_tokens), latency, message)
+
+
+def _with_own_async_http_client(chat_model: BaseChatModel) -> BaseChatModel:
+    """``chat_model``, or for a langchain-openai model on the shared default async HTTP client, a
+    shallow copy with an async OpenAI client of its own (see
+    :meth:`LangChainBackend.model_for_loop`)."""
+    root = getattr(chat_model, "root_async_client", None)
+    if (
+        root is None
+        or getattr(chat_model, "http_async_client", True) is not None
+        or not callable(getattr(root, "copy", None))
+        or not hasattr(chat_model, "async_client")
+    ):
+        return chat_model
+    try:
+        import openai
+
+        own = root.copy(http_client=openai.DefaultAsyncHttpxClient(timeout=root.timeout))
+        return chat_model.model_copy(
+            update={"root_async_client": own, "async_client": own.chat.completions}
+        )
+    except Exception as error:  # a langchain-openai whose internals differ: call it as it is
+        logger.debug(
+            "could not give %s its own async client (%s)", type(chat_model).__name__, error
+        )
+        return chat_model
 
 
 def _as_messages(messages: Messages) -> list[BaseMessage]:

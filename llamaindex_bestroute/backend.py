@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -25,6 +27,8 @@ from llamaindex_bestroute._convert import (
     tool_calls_of,
     usage_of,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class LlamaIndexBackend:
@@ -66,6 +70,8 @@ class LlamaIndexBackend:
             self.token_counter = own_counter
         else:
             self.token_counter = counter_for(llm.metadata.model_name)
+        self._loop_llms: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLM]
+        self._loop_llms = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"LlamaIndexBackend({type(self.llm).__name__}: {self.llm.metadata.model_name})"
@@ -81,6 +87,7 @@ class LlamaIndexBackend:
         **params: Any,
     ) -> list[Sample]:
         chat_messages = as_chat_messages(messages)
+        llm: Any = self.llm_for_loop()
         started = time.perf_counter()
         responses: list[ChatResponse | CompletionResponse]
         if completion:
@@ -88,14 +95,14 @@ class LlamaIndexBackend:
             responses = list(
                 await asyncio.gather(
                     *(
-                        self.llm.acomplete(prompt, formatted=formatted, **params)
+                        llm.acomplete(prompt, formatted=formatted, **params)
                         for _ in range(n if self.supports_n else 1)
                     )
                 )
             )
         elif self.supports_n and n > 1:
             responses = list(
-                await self.llm.achat_samples(  # type: ignore[attr-defined]
+                await llm.achat_samples(  # type: ignore[attr-defined]
                     chat_messages, n, tools=tools, **params
                 )
             )
@@ -106,7 +113,7 @@ class LlamaIndexBackend:
                 )
             ]
         else:
-            responses = [await self.llm.achat(chat_messages, **params)]
+            responses = [await llm.achat(chat_messages, **params)]
         latency = time.perf_counter() - started
         return [self._sample(r, chat_messages, latency) for r in responses]
 
@@ -120,10 +127,11 @@ class LlamaIndexBackend:
         **params: Any,
     ) -> AsyncIterator[SampleChunk | Sample]:
         chat_messages = as_chat_messages(messages)
+        llm = self.llm_for_loop()
         started = time.perf_counter()
         stream: AsyncIterator[ChatResponse] | AsyncIterator[CompletionResponse]
         if completion:
-            stream = await self.llm.astream_complete(
+            stream = await llm.astream_complete(
                 last_user_text(chat_messages), formatted=formatted, **params
             )
         elif tools:
@@ -131,7 +139,7 @@ class LlamaIndexBackend:
                 tools, chat_history=chat_messages, **params
             )
         else:
-            stream = await self.llm.astream_chat(chat_messages, **params)
+            stream = await llm.astream_chat(chat_messages, **params)
         last: ChatResponse | CompletionResponse | None = None
         async for response in stream:
             last = response
@@ -143,6 +151,27 @@ class LlamaIndexBackend:
             )
         yield self._sample(last, chat_messages, time.perf_counter() - started)
 
+    def llm_for_loop(self) -> LLM:
+        """The LLM to call on the running event loop.
+
+        LlamaIndex's OpenAI LLMs (``OpenAI``, ``OpenAILike``, ``AzureOpenAI``...) keep the first
+        ``AsyncOpenAI`` client they make (``reuse_client=True``, the default), and its pooled
+        connections fail on any other loop ("Connection error."): an LLM used by ``chat``
+        (bestroute's shared sync loop) and then by ``achat`` under the user's ``asyncio.run``
+        would fail every other call that way. Such an LLM is called, on each loop, through a
+        copy that makes its own client there; any other LLM (or one given its own
+        ``async_http_client``, which its owner manages) is called as it is.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.llm
+        llm = self._loop_llms.get(loop)
+        if llm is None:
+            llm = _with_own_async_client(self.llm)
+            self._loop_llms[loop] = llm
+        return llm
+
     def _function_calling(self) -> FunctionCallingLLM:
         if not isinstance(self.llm, FunctionCallingLLM) or not (
             self.llm.metadata.is_function_calling_model
@@ -152,7 +181,9 @@ class LlamaIndexBackend:
                 "function-calling LLM, so it cannot take tools: use a FunctionCallingLLM in the "
                 "pool or call without tools"
             )
-        return self.llm
+        llm = self.llm_for_loop()
+        assert isinstance(llm, FunctionCallingLLM)  # a copy of self.llm
+        return llm
 
     def _sample(
         self,
@@ -171,3 +202,23 @@ class LlamaIndexBackend:
         if calls:
             metadata["tool_calls"] = [call.model_dump() for call in calls]
         return Sample(text, input_tokens, output_tokens, latency, response, metadata)
+
+
+def _with_own_async_client(llm: LLM) -> LLM:
+    """``llm``, or for an LLM that caches one ``AsyncOpenAI`` client (``_aclient``) on the default
+    HTTP client, a copy without it, which makes its own on first use (see
+    :meth:`LlamaIndexBackend.llm_for_loop`)."""
+    private = getattr(llm, "__pydantic_private__", None) or {}
+    if (
+        "_aclient" not in private
+        or private.get("_async_http_client") is not None
+        or not getattr(llm, "reuse_client", False)
+    ):
+        return llm
+    try:
+        copy = llm.model_copy()
+        copy._aclient = None  # type: ignore[attr-defined]
+        return copy
+    except Exception as error:  # a llama-index whose internals differ: call it as it is
+        logger.debug("could not give %s its own async client (%s)", type(llm).__name__, error)
+        return llm
