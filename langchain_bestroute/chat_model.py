@@ -295,7 +295,9 @@ class ChatBestRoute(ToolCallingChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         params = self._sample_params(stop, kwargs, children_of(run_manager))
-        return self._chat_result(run_sync(self._engine.arun(messages, **params)))
+        return self._chat_result(
+            run_sync(self._engine.arun(messages, **params), deadline_s=self._engine.deadline_s)
+        )
 
     async def _agenerate(
         self,
@@ -343,7 +345,9 @@ class ChatBestRoute(ToolCallingChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         children = children_of(run_manager) if run_manager else current_children(self)
         params = self._sample_params(stop, kwargs, children)
-        yield from iterate_sync(lambda: self._chunks(messages, params))
+        yield from iterate_sync(
+            lambda: self._chunks(messages, params), deadline_s=self._engine.deadline_s
+        )
 
     async def _astream(
         self,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -14,6 +14,7 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
 )
+from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM
 
@@ -95,17 +96,13 @@ class LlamaIndexBackend:
             responses = list(
                 await asyncio.gather(
                     *(
-                        llm.acomplete(prompt, formatted=formatted, **params)
+                        _acomplete(llm, prompt, formatted=formatted, **params)
                         for _ in range(n if self.supports_n else 1)
                     )
                 )
             )
         elif self.supports_n and n > 1:
-            responses = list(
-                await llm.achat_samples(  # type: ignore[attr-defined]
-                    chat_messages, n, tools=tools, **params
-                )
-            )
+            responses = list(await llm.achat_samples(chat_messages, n, tools=tools, **params))
         elif tools:
             responses = [
                 await self._function_calling().achat_with_tools(
@@ -113,7 +110,7 @@ class LlamaIndexBackend:
                 )
             ]
         else:
-            responses = [await llm.achat(chat_messages, **params)]
+            responses = [await _achat(llm, chat_messages, **params)]
         latency = time.perf_counter() - started
         return [self._sample(r, chat_messages, latency) for r in responses]
 
@@ -131,15 +128,15 @@ class LlamaIndexBackend:
         started = time.perf_counter()
         stream: AsyncIterator[ChatResponse] | AsyncIterator[CompletionResponse]
         if completion:
-            stream = await llm.astream_complete(
-                last_user_text(chat_messages), formatted=formatted, **params
+            stream = await _astream_complete(
+                llm, last_user_text(chat_messages), formatted=formatted, **params
             )
         elif tools:
             stream = await self._function_calling().astream_chat_with_tools(
                 tools, chat_history=chat_messages, **params
             )
         else:
-            stream = await llm.astream_chat(chat_messages, **params)
+            stream = await _astream_chat(llm, chat_messages, **params)
         last: ChatResponse | CompletionResponse | None = None
         async for response in stream:
             last = response
@@ -222,3 +219,47 @@ def _with_own_async_client(llm: LLM) -> LLM:
     except Exception as error:  # a llama-index whose internals differ: call it as it is
         logger.debug("could not give %s its own async client (%s)", type(llm).__name__, error)
         return llm
+
+
+# A CustomLLM that implements only the sync methods inherits async ones that call them on the
+# event loop, blocking it (and every other call on it) for the whole call: those run in a worker
+# thread instead, with the same callbacks and events (the sync methods carry them).
+
+
+def _sync_only(llm: LLM, method: str) -> bool:
+    """True when ``llm``'s async ``method`` is CustomLLM's, which runs the sync one inline."""
+    owner = next((cls for cls in type(llm).__mro__ if method in vars(cls)), None)
+    return owner is CustomLLM
+
+
+async def _achat(llm: LLM, messages: Sequence[ChatMessage], **params: Any) -> ChatResponse:
+    if _sync_only(llm, "achat"):
+        return await asyncio.to_thread(llm.chat, messages, **params)
+    return await llm.achat(messages, **params)
+
+
+async def _acomplete(llm: LLM, prompt: str, **params: Any) -> CompletionResponse:
+    if _sync_only(llm, "acomplete"):
+        return await asyncio.to_thread(llm.complete, prompt, **params)
+    return await llm.acomplete(prompt, **params)
+
+
+async def _astream_chat(
+    llm: LLM, messages: Sequence[ChatMessage], **params: Any
+) -> AsyncIterator[ChatResponse]:
+    if _sync_only(llm, "astream_chat"):
+        return _in_thread(await asyncio.to_thread(llm.stream_chat, messages, **params))
+    return await llm.astream_chat(messages, **params)
+
+
+async def _astream_complete(llm: LLM, prompt: str, **params: Any) -> AsyncIterator[Any]:
+    if _sync_only(llm, "astream_complete"):
+        return _in_thread(await asyncio.to_thread(llm.stream_complete, prompt, **params))
+    return await llm.astream_complete(prompt, **params)
+
+
+async def _in_thread(items: Iterator[Any]) -> AsyncIterator[Any]:
+    """The items of a blocking iterator, each drawn in a worker thread."""
+    done = object()
+    while (item := await asyncio.to_thread(next, items, done)) is not done:
+        yield item

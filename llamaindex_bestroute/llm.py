@@ -264,7 +264,7 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     # ----------------------------------------------------------------------- chat
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return run_sync(self._achat(messages, kwargs))
+        return run_sync(self._achat(messages, kwargs), deadline_s=self._engine.deadline_s)
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
@@ -272,7 +272,9 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        return iterate_sync(lambda: self._astream_chat(messages, kwargs))
+        return iterate_sync(
+            lambda: self._astream_chat(messages, kwargs), deadline_s=self._engine.deadline_s
+        )
 
     @llm_chat_callback()
     async def astream_chat(
@@ -283,7 +285,9 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     # ----------------------------------------------------------------- completion
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return run_sync(self._acomplete(prompt, formatted, kwargs))
+        return run_sync(
+            self._acomplete(prompt, formatted, kwargs), deadline_s=self._engine.deadline_s
+        )
 
     @llm_completion_callback()
     async def acomplete(
@@ -295,7 +299,10 @@ class BestRouteLLM(PassesToolsOn, FunctionCallingLLM):
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        return iterate_sync(lambda: self._astream_complete(prompt, formatted, kwargs))
+        return iterate_sync(
+            lambda: self._astream_complete(prompt, formatted, kwargs),
+            deadline_s=self._engine.deadline_s,
+        )
 
     @llm_completion_callback()
     async def astream_complete(

@@ -323,7 +323,7 @@ class BestRoute:
 
     def run(self, messages: Messages | str, *, query: str | None = None, **params: Any) -> Result:
         """Synchronous :meth:`arun`."""
-        return run_sync(self.arun(messages, query=query, **params))
+        return run_sync(self.arun(messages, query=query, **params), deadline_s=self.deadline_s)
 
     async def aexecute(self, decision: Decision, messages: Messages | str, **params: Any) -> Result:
         """Sample along ``decision.plan`` until one arm returns at least one response."""
