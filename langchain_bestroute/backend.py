@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableBinding, RunnableConfig
 
 from bestroute.cost import TokenCounter
 from bestroute.errors import ConfigurationError
+from bestroute.secrets import scrub, secret_values
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text
 from langchain_bestroute._callbacks import usage_hooks_hidden
 from langchain_bestroute._messages import response_text, usage_counts
@@ -77,6 +78,10 @@ class LangChainBackend:
     def __repr__(self) -> str:
         return f"LangChainBackend({type(self.chat_model).__name__}, supports_n={self.supports_n})"
 
+    def secrets(self) -> list[str]:
+        """The chat model's API keys (its ``SecretStr`` and key fields), for scrubbing."""
+        return secret_values(self.chat_model)
+
     async def agenerate(self, messages: Messages, n: int = 1, **params: Any) -> list[Sample]:
         """``n`` samples: one call asking for ``n`` when ``supports_n``, else ``n`` calls."""
         if n < 1:
@@ -102,7 +107,7 @@ class LangChainBackend:
             except Exception as error:
                 if attempt == self.max_retries:
                     raise
-                logger.warning("%r failed (%s); retrying", self, error)
+                logger.warning("%r failed (%s); retrying", self, scrub(str(error), self.secrets()))
         assert result is not None
         latency = time.perf_counter() - started
         return [

@@ -20,6 +20,7 @@ from llama_index.core.llms.llm import LLM
 
 from bestroute.cost import TokenCounter, counter_for
 from bestroute.errors import ConfigurationError, EmptyStreamError
+from bestroute.secrets import secret_values
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 from llamaindex_bestroute._convert import (
     as_chat_messages,
@@ -76,6 +77,10 @@ class LlamaIndexBackend:
 
     def __repr__(self) -> str:
         return f"LlamaIndexBackend({type(self.llm).__name__}: {self.llm.metadata.model_name})"
+
+    def secrets(self) -> list[str]:
+        """The LLM's API keys (its ``api_key``-like and ``SecretStr`` fields), for scrubbing."""
+        return secret_values(self.llm)
 
     async def agenerate(
         self,

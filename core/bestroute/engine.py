@@ -45,6 +45,7 @@ from bestroute.pool import (
 )
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
+from bestroute.secrets import scrub_error, secrets_of
 from bestroute.trace import Attempt, Decision, Trace
 from bestroute.trained_setup import read_trained_setup, resolve_router
 from bestroute.types import (
@@ -409,13 +410,23 @@ class BestRoute:
             logger.warning("arm %s failed (%s); falling back", arm.key, "; ".join(attempt.errors))
         raise _all_arms_failed(trace, failures)
 
-    @staticmethod
     def _fail(
-        attempt: Attempt, error: BaseException, failures: list[tuple[str, BaseException]]
-    ) -> None:
-        """Record a failed call of ``attempt``: its reason in the trace, the exception kept."""
+        self, attempt: Attempt, error: BaseException, failures: list[tuple[str, BaseException]]
+    ) -> BaseException:
+        """Record a failed call of ``attempt``: its reason in the trace, the exception kept;
+        an exception whose text holds a pool member's API key is kept scrubbed (returned)."""
+        error = self._scrubbed(error)
         attempt.errors.append(_describe(error))
         failures.append((attempt.arm.key, error))
+        return error
+
+    def _scrubbed(self, error: BaseException) -> BaseException:
+        """``error``, or an EndpointError without the pool's API keys when it holds one
+        (see :mod:`bestroute.secrets`)."""
+        return scrub_error(error, self._secrets())
+
+    def _secrets(self) -> list[str]:
+        return [s for c in self.pool.candidates.values() for s in secrets_of(c.backend)]
 
     def _streams(self, arm: Arm) -> bool:
         """True when ``arm`` streams its tokens: n = 1 and a backend with ``astream``."""
@@ -465,8 +476,8 @@ class BestRoute:
             except Exception as error:
                 await _close(stream)
                 if sent:
-                    self._fail(attempt, error, failures)
-                    raise _mid_stream(attempt, error, trace, failures) from error
+                    kept = self._fail(attempt, error, failures)
+                    raise _mid_stream(attempt, kept, trace, failures) from kept
                 if retry < self.max_retries and await self._backoff(error, retry, deadline):
                     continue
                 self._fail(attempt, error, failures)
@@ -606,7 +617,7 @@ class BestRoute:
         left = deadline.remaining()
         if left is not None and wait >= left:
             return False
-        logger.info("retrying after %.2f s (%s)", wait, _describe(error))
+        logger.info("retrying after %.2f s (%s)", wait, _describe(self._scrubbed(error)))
         await asyncio.sleep(wait)
         return True
 
@@ -620,8 +631,9 @@ class BestRoute:
             attempt.scores = await self._forward.ascore(query, texts)
             attempt.selected = select_best(attempt.scores)
         except Exception as error:  # a broken scorer degrades to the first sample
-            logger.warning("scorer failed (%s); keeping the first sample", error)
-            attempt.errors.append(f"scorer: {_describe(error)}")
+            kept = self._scrubbed(error)
+            logger.warning("scorer failed (%s); keeping the first sample", kept)
+            attempt.errors.append(f"scorer: {_describe(kept)}")
             attempt.selected = 0
         attempt.scoring_latency_s = time.perf_counter() - started
 

@@ -31,6 +31,7 @@ from bestroute.backends.openai_format import (
 from bestroute.cost import TokenCounter, counter_for
 from bestroute.errors import ConfigurationError, EndpointError
 from bestroute.failures import TRANSIENT_STATUSES, retry_after_s
+from bestroute.secrets import scrub
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text
 
 if TYPE_CHECKING:
@@ -143,6 +144,16 @@ class OpenAICompatibleBackend:
             f"base_url={self.base_url!r}, api_key_env={self.api_key_env!r}, "
             f"supports_n={self.supports_n})"
         )
+
+    def secrets(self) -> list[str]:
+        """The API key this backend sends and the values of its auth headers (for scrubbing)."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        auth = [
+            value
+            for name, value in self._headers.items()
+            if any(word in name.lower() for word in ("auth", "key", "token", "secret"))
+        ]
+        return [value for value in (key, *auth) if value]
 
     # ------------------------------------------------------------------ public API
 
@@ -377,9 +388,7 @@ class OpenAICompatibleBackend:
         else:
             detail = str(error)
         message = f"{self.name}: {kind}" + (f" (HTTP {status})" if status else "") + f": {detail}"
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            message = message.replace(key, "***")
+        message = scrub(message, self.secrets())
         transient = kind in ("APITimeoutError", "APIConnectionError") or (
             status is not None and status in TRANSIENT_STATUSES
         )

@@ -29,6 +29,7 @@ from bestroute.data.store import CollectionStore, NewSample
 from bestroute.errors import ConfigurationError, DataFormatError
 from bestroute.pool import Candidate, Pool
 from bestroute.scoring.base import Scorer, VerifierScorer
+from bestroute.secrets import scrub, scrub_error, secrets_of
 from bestroute.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,9 @@ class _Collector:
         concurrency: int,
         progress: tqdm[Any],
         params: dict[str, Any],
+        secrets: Sequence[str] = (),
     ) -> None:
+        self.secrets = list(secrets)
         self.store = store
         self.scorer = scorer
         self.proxy = proxy
@@ -187,9 +190,10 @@ class _Collector:
             try:
                 returned = await backend.agenerate(messages, n=len(job.indices), **self.params)
             except Exception as error:
-                self.store.fail_call(call_id, f"{type(error).__name__}: {error}")
+                reason = scrub(f"{type(error).__name__}: {error}", self.secrets)
+                self.store.fail_call(call_id, reason)
                 self.summary.failed_calls += 1
-                logger.warning("%s on %s failed: %s", job.candidate.name, job.query_id, error)
+                logger.warning("%s on %s failed: %s", job.candidate.name, job.query_id, reason)
                 self._postfix()
                 return
             new = self._priced(job, returned)
@@ -245,9 +249,10 @@ class _Collector:
                 )
             except Exception as error:
                 self.summary.scoring_errors += len(ids)
-                logger.warning("scoring failed (%s); rerun to score again", error)
+                kept = scrub_error(error, self.secrets)
+                logger.warning("scoring failed (%s); rerun to score again", kept)
                 self.store.set_scores(
-                    ids, [None] * len(ids), None, f"scoring: {type(error).__name__}: {error}"
+                    ids, [None] * len(ids), None, f"scoring: {type(kept).__name__}: {kept}"
                 )
                 return
             self.store.set_scores(ids, qualities, rewards)
@@ -323,7 +328,10 @@ async def collect(
     planned = sum(len(job.indices) for job in jobs)
     logger.info("%d new queries; %d samples to draw in %d calls", added, planned, len(jobs))
     with tqdm(total=planned, unit="sample", desc="collect", disable=not progress) as bar:
-        collector = _Collector(store, scorer, proxy, concurrency, bar, dict(generate_params or {}))
+        secrets = [s for c in pool.candidates.values() for s in secrets_of(c.backend)]
+        collector = _Collector(
+            store, scorer, proxy, concurrency, bar, dict(generate_params or {}), secrets
+        )
         collector.summary.planned_samples = planned
         collector.summary.interrupted_calls = interrupted
         texts = dict(queries)

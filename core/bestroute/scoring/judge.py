@@ -11,6 +11,7 @@ from typing import Any
 
 from bestroute._sync import run_sync
 from bestroute.backends.base import Backend
+from bestroute.secrets import scrub, secrets_of
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class LLMJudgeScorer:
                 self.messages(query, response), n=1, **self.params
             )
         except Exception as error:  # one failed judge call must not sink the others
-            logger.warning("judge call failed (%s); scoring %s", error, self.fallback)
+            reason = scrub(str(error), secrets_of(self.backend))
+            logger.warning("judge call failed (%s); scoring %s", reason, self.fallback)
             return self.fallback
         reply = samples[0].text if samples else ""
         value = parse_judge_score(reply, self.scale)
