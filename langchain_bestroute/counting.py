@@ -18,7 +18,13 @@ import logging
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 
-from bestroute.cost import HeuristicCounter, TokenCounter, counter_for, is_openai_style
+from bestroute.cost import (
+    HeuristicCounter,
+    TokenCounter,
+    counter_for,
+    ensure_offline_tiktoken_cache,
+    is_openai_style,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +35,9 @@ class ChatModelTokenCounter:
     def __init__(self, chat_model: BaseLanguageModel) -> None:
         self.chat_model = chat_model
         self._fallback: TokenCounter | None = None
+        # Models that count with tiktoken (ChatOpenAI, whatever its model name) find the BPE
+        # files in the packaged offline cache instead of downloading them.
+        ensure_offline_tiktoken_cache()
 
     def count(self, text: str) -> int:
         if self._fallback is not None:
