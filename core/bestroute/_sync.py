@@ -12,6 +12,7 @@ survive from one call to the next. The loops made here hand blocking work
 closes: a call abandoned at its deadline (a pool model blocked in a sync call) does not hold up
 the caller, whose ``invoke`` returns at the deadline. The abandoned thread finishes, or is
 dropped at interpreter exit, on its own.
+:func:`to_worker` hands the library's own blocking work to that pool from any loop.
 
 Blocking code *inside* a coroutine (``time.sleep`` in an ``async def``) cannot be moved off the
 loop; instead a blocked loop is detected by its heartbeat and replaced, so it cannot stall the
@@ -24,6 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import queue
@@ -87,6 +89,18 @@ class DaemonThreadPool(concurrent.futures.ThreadPoolExecutor):
 
 #: The default executor of every loop this module runs (see the module doc).
 BLOCKING_WORK = DaemonThreadPool(max_workers=max(32, 4 * (os.cpu_count() or 1)))
+
+
+async def to_worker(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread(function, *args, **kwargs)`` on :data:`BLOCKING_WORK`, from any loop.
+
+    The library's own blocking work (token counting, a local model's forward) goes here rather
+    than to the running loop's default executor: a loop made by ``asyncio.run`` for one call
+    would start a thread for it and join that thread when it closes, on every call.
+    """
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+    return await loop.run_in_executor(BLOCKING_WORK, call)
 
 
 def _run_loop(coroutine: Coroutine[Any, Any, T]) -> T:

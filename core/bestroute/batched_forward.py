@@ -13,12 +13,12 @@ Batched results equal the one-at-a-time ones up to float rounding (padding is ma
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from bestroute._sync import to_worker
 from bestroute.batching import BatchingConfig, MicroBatcher
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer
@@ -77,7 +77,7 @@ class BatchedForward:
     async def apredict(self, query: str) -> np.ndarray:
         """The router's probabilities for ``query`` (one row), off the event loop."""
         if self.router_batches is None:
-            return await asyncio.to_thread(self.predict, query)
+            return await to_worker(self.predict, query)
         return await self.router_batches.asubmit(query)
 
     def _predict_many(self, queries: list[str]) -> list[np.ndarray]:
@@ -95,7 +95,7 @@ class BatchedForward:
         if scorer is None:
             raise RuntimeError("no scorer to score responses with")
         if self.score_batches is None or not isinstance(scorer, BatchScorer):
-            return list(await asyncio.to_thread(scorer.score, query, list(responses)))
+            return list(await to_worker(scorer.score, query, list(responses)))
         return await self.score_batches.asubmit((query, list(responses)))
 
     def _score_many(self, items: list[ScoreItem]) -> list[list[float]]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bestroute._checks import check_timeout
-from bestroute._sync import run_sync
+from bestroute._sync import run_sync, to_worker
 from bestroute.backends.base import supports_native_n
 from bestroute.batched_forward import BatchedForward
 from bestroute.batching import BatchingConfig
@@ -265,7 +265,7 @@ class BestRoute:
             row = await self._forward.apredict(query)
         else:  # a tokenizer or a provider's counter may block: off the loop, beside the forward
             row, input_tokens = await asyncio.gather(
-                self._forward.apredict(query), asyncio.to_thread(self._count_inputs, messages)
+                self._forward.apredict(query), to_worker(self._count_inputs, messages)
             )
         return self._decide(query, row, input_tokens, started)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bestroute.pool import Arm
@@ -117,9 +117,7 @@ class Trace:
             "attempts": [
                 {
                     "arm": a.arm.key,
-                    "samples": [
-                        {k: v for k, v in asdict(s).items() if k != "message"} for s in a.samples
-                    ],
+                    "samples": [_sample_dict(s) for s in a.samples],
                     "errors": list(a.errors),
                     "scores": list(a.scores),
                     "selected": a.selected,
@@ -131,3 +129,11 @@ class Trace:
                 for a in self.attempts
             ],
         }
+
+
+def _sample_dict(sample: Sample) -> dict[str, Any]:
+    """``asdict(sample)`` without its ``message``, which is left out before the copy (asdict
+    would deep-copy the backend's native response only for it to be dropped)."""
+    fields = asdict(replace(sample, message=None))
+    del fields["message"]
+    return fields

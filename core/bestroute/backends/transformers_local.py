@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from bestroute._sync import to_worker
 from bestroute.backends.chat_prompt import check_tool_choice, render_prompt, template_renders_tools
 from bestroute.backends.generation_control import (
     STREAM_END,
@@ -173,7 +174,7 @@ class TransformersBackend:
         ``params`` are the fields of :class:`GenerationParams` (``max_tokens`` is read as
         ``max_new_tokens``); other keywords are ignored.
         """
-        return await asyncio.to_thread(self.generate, messages, n, **params)
+        return await to_worker(self.generate, messages, n, **params)
 
     def generate(self, messages: Messages | str, n: int = 1, **params: Any) -> list[Sample]:
         """Blocking form of :meth:`agenerate`."""
@@ -193,7 +194,7 @@ class TransformersBackend:
         """
         if params.pop("n", 1) != 1:
             raise ConfigurationError("astream draws one response; use agenerate(n=...) for more")
-        request = await asyncio.to_thread(self._prepare, messages, 1, self._params(params))
+        request = await to_worker(self._prepare, messages, 1, self._params(params))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
