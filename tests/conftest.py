@@ -1,4 +1,4 @@
-"""Shared fixtures: the public data folder beside the project, offline settings."""
+"""Shared fixtures: slices of the public routing data, offline settings."""
 
 from __future__ import annotations
 
@@ -15,18 +15,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: Small slices of the public routing data, in the original layout and formats (see its README).
+PUBLIC_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` beside the repo; tests that need it skip when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"public routing data not found at {SHARED_DATA} (see the README's Data section)"
-        )
-    return SHARED_DATA
+def public_data() -> Path:
+    """``tests/fixtures/data``: the same slices on every machine, with or without the full data."""
+    return PUBLIC_DATA
 
 
 class FunctionRouter:

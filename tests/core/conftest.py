@@ -1,8 +1,9 @@
 """Shared fixtures of the router and training tests, loaded once per session.
 
-The MiniLM encoder, GSM8K multi-sample outcomes (``gsm8k``) with their embeddings, and the GSM8K
-join (7 open models x 10 samples against GPT-4) with outcomes and soft labels (``gsm8k_join``,
-which the replay tests under ``evaluate/`` call ``gsm8k``).
+The MiniLM encoder, GSM8K multi-sample outcomes (``gsm8k``: all 511 test-dev questions, from
+tests/fixtures/data) with their embeddings, and the GSM8K join (7 open models x 10 samples against
+GPT-4) with outcomes and soft labels (``gsm8k_join``, which the replay tests under ``evaluate/``
+call ``gsm8k``).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def encoder() -> Encoder:
 
 
 @pytest.fixture(scope="session")
-def gsm8k(shared_data: Path) -> MultiSample:
-    records = json.loads((shared_data / "multisample" / "gsm8k-test-dev.json").read_text())
+def gsm8k(public_data: Path) -> MultiSample:
+    records = json.loads((public_data / "multisample" / "gsm8k-test-dev.json").read_text())
     models = list(records[0]["scores"])
     return MultiSample(
         queries=[record["question"] for record in records],
@@ -85,19 +86,19 @@ class Gsm8kJoin:
     labels: np.ndarray
 
 
-def gsm8k_sources(shared_data: Path) -> list[str]:
+def gsm8k_sources(public_data: Path) -> list[str]:
     return [
-        f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
-        f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+        f"multisample:{public_data / 'multisample' / 'gsm8k-test-dev.json'}",
+        f"routellm:{public_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
     ]
 
 
 @pytest.fixture(scope="session")
-def gsm8k_join(shared_data: Path) -> Gsm8kJoin:
+def gsm8k_join(public_data: Path) -> Gsm8kJoin:
     """All 511 joined queries with oracle-selector outcomes and soft labels (max n = 5)."""
-    prices = load_prices(shared_data / "prices.json")
+    prices = load_prices(public_data / "prices.json")
     records = load_sources(
-        gsm8k_sources(shared_data), default_output_tokens=prices.default_avg_output_tokens
+        gsm8k_sources(public_data), default_output_tokens=prices.default_avg_output_tokens
     )
     arms = replay_arms(records, GSM8K_REFERENCE, 5)
     outcomes = build_outcomes(records, GSM8K_REFERENCE, prices, arms=arms, selector="oracle")

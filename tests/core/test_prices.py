@@ -11,8 +11,8 @@ from bestroute.errors import ConfigurationError, DataFormatError
 from bestroute.prices import MissingPriceError, ModelPrice, load_prices
 
 
-def test_shared_prices_file(shared_data: Path) -> None:
-    prices = load_prices(shared_data / "prices.json")
+def test_the_public_prices_file(public_data: Path) -> None:
+    prices = load_prices(public_data / "prices.json")
     gpt4 = prices["gpt-4-1106-preview"]
     assert (gpt4.input, gpt4.output) == (10.0, 30.0)
     assert gpt4.source

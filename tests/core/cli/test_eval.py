@@ -18,12 +18,12 @@ QUERIES = 200
 
 
 @pytest.fixture(scope="module")
-def gsm8k_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gsm8k_slice(public_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 200 joined GSM8K queries as one outcome dataset (JSONL)."""
     records = load_sources(
         [
-            f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
-            f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+            f"multisample:{public_data / 'multisample' / 'gsm8k-test-dev.json'}",
+            f"routellm:{public_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
         ]
     )
     return save_dataset(records[:QUERIES], tmp_path_factory.mktemp("data") / "gsm8k.jsonl")
@@ -31,7 +31,7 @@ def gsm8k_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def report_run(
-    gsm8k_slice: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+    gsm8k_slice: Path, public_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[dict, Path, str]:
     out = tmp_path_factory.mktemp("eval")
     code = main(
@@ -42,7 +42,7 @@ def report_run(
             "--reference",
             REFERENCE,
             "--prices",
-            str(shared_data / "prices.json"),
+            str(public_data / "prices.json"),
             "--out",
             str(out / "report.json"),
             "--plot",
@@ -144,7 +144,7 @@ def test_the_plot_is_a_png(report_run) -> None:
 
 
 def test_eval_reports_bad_arguments_in_one_line(
-    gsm8k_slice: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    gsm8k_slice: Path, public_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
         [
@@ -154,7 +154,7 @@ def test_eval_reports_bad_arguments_in_one_line(
             "--reference",
             "no-such-model",
             "--prices",
-            str(shared_data / "prices.json"),
+            str(public_data / "prices.json"),
             "--out",
             str(tmp_path / "r.json"),
         ]
@@ -166,7 +166,7 @@ def test_eval_reports_bad_arguments_in_one_line(
 
 @pytest.mark.slow
 def test_eval_bills_native_n_and_can_keep_the_recipe(
-    gsm8k_slice: Path, shared_data: Path, tmp_path: Path
+    gsm8k_slice: Path, public_data: Path, tmp_path: Path
 ) -> None:
     """``--native-n`` bills an arm's input once, so the curve's costs change;
     ``--router-settings recipe`` skips the per-run choice from the grid."""
@@ -174,7 +174,7 @@ def test_eval_bills_native_n_and_can_keep_the_recipe(
     for name, extra in (("per_sample", []), ("native", ["--native-n"])):
         out = tmp_path / f"{name}.json"
         args = ["eval", "--dataset", f"jsonl:{gsm8k_slice}", "--reference", REFERENCE]
-        args += ["--prices", str(shared_data / "prices.json"), "--out", str(out)]
+        args += ["--prices", str(public_data / "prices.json"), "--out", str(out)]
         args += ["--methods", "tfidf_lr", "--router-settings", "recipe", *extra]
         assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 0
         reports[name] = json.loads(out.read_text())

@@ -19,12 +19,12 @@ REFERENCE = "gpt-4-1106-preview"
 
 
 @pytest.fixture(scope="module")
-def slices(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def slices(public_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """GSM8K join: 150 queries to train on, 100 others to calibrate on."""
     records = load_sources(
         [
-            f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
-            f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+            f"multisample:{public_data / 'multisample' / 'gsm8k-test-dev.json'}",
+            f"routellm:{public_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
         ]
     )
     folder = tmp_path_factory.mktemp("data")
@@ -35,7 +35,7 @@ def slices(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 
 @pytest.fixture(scope="module")
-def trained(slices: tuple[Path, Path], shared_data: Path, tmp_path_factory) -> Path:
+def trained(slices: tuple[Path, Path], public_data: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     code = main(
         [
@@ -100,7 +100,7 @@ def test_train_without_the_lexical_view(slices: tuple[Path, Path], tmp_path: Pat
 
 
 def test_calibrate_writes_a_threshold(
-    trained: Path, slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+    trained: Path, slices: tuple[Path, Path], public_data: Path, tmp_path: Path
 ) -> None:
     common = [
         "calibrate",
@@ -111,7 +111,7 @@ def test_calibrate_writes_a_threshold(
         "--reference",
         REFERENCE,
         "--prices",
-        str(shared_data / "prices.json"),
+        str(public_data / "prices.json"),
     ]
     assert main([*common, "--target-drop", "0.02", "--out", str(tmp_path / "drop.json")]) == 0
     budget_args = ["--budget", "0.001", "--native-n", "--out", str(tmp_path / "budget.json")]
@@ -128,11 +128,11 @@ def test_calibrate_writes_a_threshold(
 
 
 def test_train_cross_fits_the_threshold(
-    slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+    slices: tuple[Path, Path], public_data: Path, tmp_path: Path
 ) -> None:
     args = ["train", "--dataset", f"jsonl:{slices[0]}", "--reference", REFERENCE]
     options = ["--max-n", "2", "--ensemble", "1", "--no-progress", "--folds", "3"]
-    prices = ["--prices", str(shared_data / "prices.json"), "--guarantee", "expected"]
+    prices = ["--prices", str(public_data / "prices.json"), "--guarantee", "expected"]
     assert main([*args, *options, *prices, "--out", str(tmp_path)]) == 0
     threshold = json.loads((tmp_path / "threshold.json").read_text())
     assert threshold["folds"] == 3 and threshold["n"] == 150  # every training query calibrates
@@ -144,7 +144,7 @@ def test_train_cross_fits_the_threshold(
 
 
 def test_calibrate_cross_fits_on_the_training_data(
-    trained: Path, slices: tuple[Path, Path], shared_data: Path, tmp_path: Path
+    trained: Path, slices: tuple[Path, Path], public_data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "threshold.json"
     code = main(
@@ -157,7 +157,7 @@ def test_calibrate_cross_fits_on_the_training_data(
             "--reference",
             REFERENCE,
             "--prices",
-            str(shared_data / "prices.json"),
+            str(public_data / "prices.json"),
             "--target-drop",
             "0.02",
             "--folds",

@@ -63,7 +63,7 @@ def test_store_records_calls_samples_and_scores(tmp_path: Path) -> None:
         assert lost > 0
 
 
-def test_pool_config(workdir: Path, shared_data: Path) -> None:
+def test_pool_config(workdir: Path, public_data: Path) -> None:
     pool = load_pool_config(workdir / "pool.yaml")
     assert pool.reference == "large"
     assert pool.candidate("small").input_price == 0.1
@@ -74,7 +74,7 @@ def test_pool_config(workdir: Path, shared_data: Path) -> None:
             f"""
             reference: gpt-4-1106-preview
             max_n: 3
-            prices: {shared_data / "prices.json"}
+            prices: {public_data / "prices.json"}
             candidates:
               - {{name: gpt-4-1106-preview, backend: "python:arith.py:large"}}
               - {{name: phi-2, backend: "python:arith.py:small", output_price: 0.5}}
@@ -113,7 +113,7 @@ def test_pool_config(workdir: Path, shared_data: Path) -> None:
         with pytest.raises(ConfigurationError, match=message):
             load_pool_config(config)
     config.write_text(
-        f"prices: {shared_data / 'prices.json'}\nreference: a\n"
+        f"prices: {public_data / 'prices.json'}\nreference: a\n"
         "candidates: [{name: a, backend: 'python:arith.py:small'}]",
         encoding="utf-8",
     )

@@ -229,11 +229,11 @@ def test_estimated_cost_uses_expected_lengths_not_the_recorded_ones() -> None:
         cost_matrix([cheap_here], arms, {"m": price, "k": price}, output_tokens={"m": 1.0})
 
 
-def test_gsm8k_labels_match_the_closed_form(shared_data: Path) -> None:
+def test_gsm8k_labels_match_the_closed_form(public_data: Path) -> None:
     records = load_sources(
         [
-            f"multisample:{shared_data / 'multisample' / 'gsm8k-test-dev.json'}",
-            f"routellm:{shared_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
+            f"multisample:{public_data / 'multisample' / 'gsm8k-test-dev.json'}",
+            f"routellm:{public_data / 'routellm' / 'gsm8k' / 'gsm8k-test-dev.csv'}",
         ]
     )
     model, ref = "meta-math/MetaMath-Mistral-7B", "gpt-4-1106-preview"

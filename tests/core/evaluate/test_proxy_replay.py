@@ -19,12 +19,12 @@ POOLED = ["alpaca-7b", "gemma-7b-it", "claude-2.1"]
 
 
 @pytest.fixture(scope="module")
-def pooled_records(shared_data: Path) -> list[OutcomeRecord]:
+def pooled_records(public_data: Path) -> list[OutcomeRecord]:
     """AlpacaEval answers of three models pooled as three samples of one candidate "pool".
 
     Real texts with real judge preferences, shaped like collected multi-sample data.
     """
-    records = load_sources([f"alpaca_eval:{shared_data / 'alpaca_eval'}"])[:40]
+    records = load_sources([f"alpaca_eval:{public_data / 'alpaca_eval'}"])[:40]
     pooled = []
     for record in records:
         samples: list[OutcomeSample] = []

@@ -20,7 +20,7 @@ from bestroute.training.reward import RewardTrainingReport, train_reward_model
 pytestmark = pytest.mark.slow
 
 REFERENCE_FILE = "gpt4_1106_preview.json.gz"
-#: Instructions drawn (seeded) from AlpacaEval's 805; 30% of them are held back, unseen in training.
+#: Instructions drawn (seeded) from the slice's 102 (AlpacaEval has 805); 30% of them are held back, unseen in training.
 INSTRUCTIONS = 100
 HELD_BACK = 0.3
 SEED = 0
@@ -33,14 +33,14 @@ def encoder() -> Encoder:
 
 
 @pytest.fixture(scope="module")
-def alpaca_split(shared_data: Path) -> tuple[list[PreferencePair], list[PreferencePair]]:
+def alpaca_split(public_data: Path) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """Judged pairs of the 15 non-reference models, split by instruction into train / held back."""
     files = sorted(
         path
-        for path in (shared_data / "alpaca_eval").glob("*.json.gz")
+        for path in (public_data / "alpaca_eval").glob("*.json.gz")
         if path.name != REFERENCE_FILE
     )
-    assert len(files) >= 10, f"expected the AlpacaEval model files under {shared_data}"
+    assert len(files) >= 10, f"expected the AlpacaEval model files under {public_data}"
     pairs = alpaca_eval_pairs(files)
     instructions = sorted({pair.query for pair in pairs})
     rng = np.random.default_rng(SEED)

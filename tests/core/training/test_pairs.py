@@ -60,9 +60,10 @@ def test_bad_files_raise_data_format_error(tmp_path: Path) -> None:
         alpaca_eval_pairs(write(tmp_path / "y.json.gz", [annotation("high")]))
 
 
-def test_real_annotations(shared_data: Path) -> None:
-    pairs = alpaca_eval_pairs(shared_data / "alpaca_eval" / "claude-2.1.json.gz")
-    assert 700 < len(pairs) <= 805
+def test_real_annotations(public_data: Path) -> None:
+    pairs = alpaca_eval_pairs(public_data / "alpaca_eval" / "claude-2.1.json.gz")
+    # the slice holds 102 of the 805 annotations; most give a pair, near-ties give none
+    assert 90 < len(pairs) <= 102
     assert all(isinstance(p, PreferencePair) and p.query and p.better != p.worse for p in pairs)
     # the reference (gpt4_1106_preview) against itself is a tie everywhere: no pairs
-    assert alpaca_eval_pairs(shared_data / "alpaca_eval" / "gpt4_1106_preview.json.gz") == []
+    assert alpaca_eval_pairs(public_data / "alpaca_eval" / "gpt4_1106_preview.json.gz") == []
