@@ -270,7 +270,12 @@ def test_adapter_entries_keep_their_key_out_of_traces_errors_and_reprs(
             seen.append(json.dumps(caught.value.trace.to_dict(), default=str))
     finally:
         switch.rejected = set()
-    seen += [repr(chat_llm), str(chat_llm.model_dump()), repr(index_llm), repr(index_llm.model_dump())]
+    seen += [
+        repr(chat_llm),
+        str(chat_llm.model_dump()),
+        repr(index_llm),
+        repr(index_llm.model_dump()),
+    ]
     seen += [repr(chat_llm.engine.pool.candidates), repr(index_llm.engine.pool.candidates)]
     for number, text in enumerate(seen):
         assert_no_secret(f"trace, answer or repr {number}", text)
