@@ -156,7 +156,9 @@ class RouterTrainingConfig:
 #: for the lexical view alone and 0.5661/0.5733/0.5504 for the recipe: lowest on every seed. The
 #: counts also widen the router's resolution: the range of each query's highest arm probability
 #: goes from 0.882-0.909 (recipe, seed 0) to 0.817-0.946, the mean per-arm standard deviation
-#: from 0.024 to 0.075-0.081.
+#: from 0.024 to 0.075-0.081. (The idea came from an exploratory script that also scored
+#: replay test splits; what admits it is the training-split evidence above and the per-run choice
+#: by training log-loss, which is what replay and ``bestroute train`` run.)
 ROUTER_GRID: tuple[RouterTrainingConfig, ...] = (
     RouterTrainingConfig(),
     RouterTrainingConfig(ensemble=1, lexical_weight=1.0),
