@@ -10,8 +10,13 @@ and reward model, whose pool members are ``openai:`` clients of that endpoint; a
 the client. Per case, in the same run and interleaved, the real ``openai`` client calls
 
 * the server (``model="bestroute"``), with a per-request threshold that makes the router pick a
-  known arm (``smollm2-135m@1``, and ``smollm2-135m@2`` for a best-of-2 case), and
+  known arm (``smollm2-135m@1``, and ``smollm2-135m@2`` for a best-of-2 case: the threshold
+  lies between the two arms' probabilities, which this script reads from the same demo router
+  loaded here), and
 * the chosen pool member directly: the endpoint's model with the arm's ``n``.
+
+Every call asks a question of its own, so the server's embedding cache never answers for the
+router (a repeated question would measure a cache hit, not routing).
 
 The overhead is the difference of the median latencies (routing, reward scoring, the extra HTTP
 hop and the server's own work); the ratio is served / direct. Then ``--concurrent`` requests
@@ -41,8 +46,6 @@ from bestroute.demo import CHEAP, assets_dir  # noqa: E402
 from tests.support.pools import write_demo_pool  # noqa: E402
 from tests.support.processes import endpoint_process, serve_process  # noqa: E402
 
-QUESTION = "What is the capital of France?"
-
 
 def _question(i: int) -> str:
     return f"Question {i}: what is {i} plus {i % 13}?"
@@ -54,44 +57,49 @@ async def _timed(coroutine: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-async def _compare(
-    served: Any, direct: Any, *, threshold: float, n: int, repeats: int, max_tokens: int
-) -> dict[str, Any]:
-    """Median latency of the server (at ``threshold``) against the member with ``n``."""
-    messages = [{"role": "user", "content": QUESTION}]
+#: Calls before the timed ones (connections, first-call paths), each with its own question too.
+WARM_UP = 2
 
-    def serve_call() -> Any:
+
+async def _compare(
+    served: Any, direct: Any, *, calls: Sequence[tuple[str, float]], n: int, max_tokens: int
+) -> dict[str, Any]:
+    """Median latency of the server against the member with ``n``: one ``(question,
+    threshold)`` per call, the first :data:`WARM_UP` untimed."""
+
+    def serve_call(question: str, threshold: float) -> Any:
         return served.chat.completions.create(
             model="bestroute",
-            messages=messages,
+            messages=[{"role": "user", "content": question}],
             max_tokens=max_tokens,
             seed=0,  # the same seed both ways: a local model then generates the same tokens
             extra_body={"bestroute": {"threshold": threshold}},
         )
 
-    def direct_call() -> Any:
+    def direct_call(question: str) -> Any:
         return direct.chat.completions.create(
             model="cheap",
-            messages=messages,
+            messages=[{"role": "user", "content": question}],
             max_tokens=max_tokens,
             seed=0,
             **({"n": n} if n > 1 else {}),
         )
 
-    for _ in range(2):  # warm connections, caches and the first-call paths
-        await serve_call()
-        await direct_call()
+    for question, threshold in calls[:WARM_UP]:
+        await serve_call(question, threshold)
+        await direct_call(question)
     served_s, direct_s, routing_s, scoring_s, arms = [], [], [], [], set()
     tokens_served: list[int] = []
     tokens_direct: list[int] = []
-    for _ in range(repeats):
-        seconds, completion = await _timed(serve_call())
+    timed = calls[WARM_UP:]
+    for question, threshold in timed:
+        seconds, completion = await _timed(serve_call(question, threshold))
         served_s.append(seconds)
         details = completion.model_extra["bestroute"]
         arms.add(details["arm"])
         routing_s.append(details["latency_s"]["routing"])
         scoring_s.append(details["latency_s"]["scoring"])
-        seconds, answer = await _timed(direct_call())
+        seconds, answer = await _timed(direct_call(question))
         assert len(answer.choices) == n
         direct_s.append(seconds)
         tokens_served.append(completion.usage.completion_tokens)
@@ -99,8 +107,9 @@ async def _compare(
     served_median, direct_median = statistics.median(served_s), statistics.median(direct_s)
     return {
         "arm": sorted(arms),
-        "threshold": threshold,
-        "repeats": repeats,
+        "thresholds": sorted({round(t, 6) for _, t in timed}),
+        "repeats": len(timed),
+        "distinct_questions": len({q for q, _ in calls}),
         "direct_median_s": direct_median,
         "served_median_s": served_median,
         "overhead_s": served_median - direct_median,
@@ -110,6 +119,22 @@ async def _compare(
         "completion_tokens_served": sum(tokens_served),
         "completion_tokens_direct": sum(tokens_direct),
     }
+
+
+def _best_of_2_calls(numbers: range, count: int) -> list[tuple[str, float]]:
+    """``count`` questions whose router probability for @2 clears @1's, each with a threshold
+    between the two (the demo router, loaded here as the server loads it, routes them to @2)."""
+    from bestroute.router import load_router
+
+    questions = [_question(i) for i in numbers]
+    router = load_router(assets_dir() / "router")
+    keys = [arm.key for arm in router.arms]
+    p = router.predict(questions)
+    one, two = p[:, keys.index(f"{CHEAP}@1")], p[:, keys.index(f"{CHEAP}@2")]
+    picked = [i for i in range(len(questions)) if two[i] - one[i] > 0.01][:count]
+    if len(picked) < count:
+        return []
+    return [(questions[i], float(one[i] + two[i]) / 2) for i in picked]
 
 
 async def _burst(client: Any, model: str, count: int, max_tokens: int) -> dict[str, Any]:
@@ -161,23 +186,15 @@ async def _run(url: str, server: str, args: argparse.Namespace) -> dict[str, Any
     served = AsyncOpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=900)
     direct = AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=900)
     try:
-        probe = await served.chat.completions.create(
-            model="bestroute",
-            messages=[{"role": "user", "content": QUESTION}],
-            max_tokens=args.max_tokens,
-        )
-        p = probe.model_extra["bestroute"]["probabilities"]  # type: ignore[index]
-        cases = {"n=1": await _compare(served, direct, threshold=0.0, n=1, repeats=args.repeats,
-                                       max_tokens=args.max_tokens)}  # fmt: skip
-        p1, p2 = p[f"{CHEAP}@1"], p[f"{CHEAP}@2"]
-        if p2 > p1:  # a threshold between them routes this question to best-of-2
+        count = WARM_UP + args.repeats
+        single = [(_question(i), 0.0) for i in range(count)]
+        cases = {
+            "n=1": await _compare(served, direct, calls=single, n=1, max_tokens=args.max_tokens)
+        }
+        best_of_2 = _best_of_2_calls(range(10_000, 10_000 + 50 * count), count)
+        if best_of_2:
             cases["n=2"] = await _compare(
-                served,
-                direct,
-                threshold=(p1 + p2) / 2,
-                n=2,
-                repeats=args.repeats,
-                max_tokens=args.max_tokens,
+                served, direct, calls=best_of_2, n=2, max_tokens=args.max_tokens
             )
         report: dict[str, Any] = {"cases": cases}
         if args.concurrent:
