@@ -53,6 +53,7 @@ from bestroute.types import (
     Sample,
     SampleChunk,
     conversation_text,
+    empty_query_reason,
     has_user_turn,
     last_user_text,
 )
@@ -252,7 +253,7 @@ class BestRoute:
             else conversation_text(messages)
         )
         if not text.strip():
-            raise InvalidQueryError("the query is empty: give at least one non-empty user message")
+            raise InvalidQueryError(empty_query_reason(messages))
         return text
 
     async def aroute(self, messages: Messages | str, *, query: str | None = None) -> Decision:

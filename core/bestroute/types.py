@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bestroute.errors import InvalidQueryError
+
 #: A chat message in OpenAI form (``{"role": "user", "content": "..."}``), or any object a
 #: backend understands (adapters pass their framework's own message objects through untouched).
 Message = Mapping[str, Any] | Any
@@ -86,6 +88,11 @@ def message_text(message: Message) -> str:
         return ""
     if isinstance(content, str):
         return content
+    if not isinstance(content, Sequence) or isinstance(content, (bytes, bytearray)):
+        raise InvalidQueryError(
+            f"a message's content must be a string or a list of content parts, got "
+            f"{type(content).__name__}: pass the text as a string"
+        )
     parts: list[str] = []
     for part in content:
         if isinstance(part, str):
@@ -95,6 +102,32 @@ def message_text(message: Message) -> str:
         elif hasattr(part, "text"):
             parts.append(str(part.text))
     return "\n".join(parts)
+
+
+def empty_query_reason(messages: Messages | str) -> str:
+    """Why the routing query came out empty, with what to do (for :class:`InvalidQueryError`)."""
+    user = (
+        [] if isinstance(messages, str) else [m for m in messages if _role(m) in ("user", "human")]
+    )
+    content = None
+    if user:
+        last = user[-1]
+        content = (
+            last.get("content") if isinstance(last, Mapping) else getattr(last, "content", None)
+        )
+    if isinstance(content, Sequence) and not isinstance(content, str) and len(content) > 0:
+        kinds = sorted({_part_kind(part) for part in content})
+        return (
+            f"the user message has no text, only {', '.join(kinds)} content: the router reads "
+            "text, so add a text part that states the request"
+        )
+    return "the query is empty: give at least one non-empty user message"
+
+
+def _part_kind(part: Any) -> str:
+    if isinstance(part, Mapping):
+        return str(part.get("type", "untyped"))
+    return str(getattr(part, "type", None) or type(part).__name__)
 
 
 def _role(message: Message) -> str:

@@ -299,6 +299,40 @@ def test_messages_without_a_user_turn_say_what_to_do(messages: list[dict[str, st
         engine.run(messages)
 
 
+@pytest.mark.parametrize(
+    ("messages", "reason"),
+    [
+        ("", r"the query is empty: give at least one non-empty user message"),
+        ("  \n\t", r"the query is empty"),
+        ([{"role": "user", "content": None}], r"the query is empty"),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}],
+            r"no text, only image_url content: .*add a text part",
+        ),
+        ([{"role": "user", "content": 123}], r"content must be a string .* got int"),
+        ([{"role": "user", "content": {"text": "hi"}}], r"content must be a string .* got dict"),
+        ([{"role": "user", "content": b"bytes"}], r"content must be a string .* got bytes"),
+        (42, r"messages must be a string or a list of messages, got int"),
+    ],
+)
+def test_bad_queries_get_an_invalid_query_error_that_says_what_to_do(
+    messages: Any, reason: str
+) -> None:
+    cheap = Scripted("never called")
+    with pytest.raises(InvalidQueryError, match=reason):
+        engine_over(cheap).run(messages)
+    assert cheap.calls == 0  # refused before anything is sampled or billed
+
+
+def test_a_200k_character_prompt_is_routed_on_its_start_and_sent_whole() -> None:
+    """The router reads the encoder's first tokens; the pool member gets (and bills) it all."""
+    prompt = "Summarise this log line by line. " + "x " * 100_000
+    cheap = Scripted("a summary")
+    result = engine_over(cheap).run(prompt)
+    assert result.text == "a summary" and cheap.calls == 1
+    assert result.trace.decision.input_tokens > 40_000  # the whole prompt is counted
+
+
 def test_routing_on_the_whole_conversation_accepts_no_user_turn_on_purpose() -> None:
     engine = engine_over(Scripted("fine"), query_mode="conversation")
     result = engine.run([{"role": "system", "content": "Summarise the rules."}])
