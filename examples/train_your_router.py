@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 
 from bestroute import (
+    ROUTER_GRID,
     BestRoute,
     CollectionStore,
     ConfigurationError,
@@ -41,7 +42,6 @@ from bestroute import (
     train_reward_from_records,
     train_router_from_records,
 )
-from bestroute.training import ROUTER_GRID
 
 
 def main() -> None:

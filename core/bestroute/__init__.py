@@ -15,7 +15,7 @@ The public API, in the order a user meets it:
   :func:`select_best`;
 * data, training and calibration: :func:`collect`, :class:`CollectionStore`,
   :func:`export_dataset`, :func:`load_dataset`, :func:`save_dataset`, :func:`attach_rewards`,
-  :func:`split_train_validation`, :func:`minilm_path` (the default encoder), :func:`train_router` (:class:`RouterTrainingConfig`),
+  :func:`split_train_validation`, :func:`minilm_path` (the default encoder), :func:`train_router` (:class:`RouterTrainingConfig`, the settings grid :data:`ROUTER_GRID`),
   :func:`train_router_from_records`, :func:`train_reward_from_records`,
   :func:`calibrate_router`, :func:`crossfit_calibrate`, :func:`calibrate_threshold`
   (:class:`Calibration`);
@@ -63,7 +63,7 @@ from bestroute.prices import ModelPrice, Prices, load_prices
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, VerifierScorer, select_best
 from bestroute.trace import Attempt, Decision, Trace
-from bestroute.training.config import RouterTrainingConfig
+from bestroute.training.config import ROUTER_GRID, RouterTrainingConfig
 from bestroute.types import Sample, SampleChunk
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "ROUTER_GRID",
     "AllArmsFailedError",
     "Arm",
     "ArmMismatchError",

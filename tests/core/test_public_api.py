@@ -21,7 +21,7 @@ PUBLIC_NAMES = {
     # data, training, calibration
     "collect", "CollectionStore", "export_dataset", "load_dataset", "save_dataset",
     "OutcomeRecord", "attach_rewards", "split_train_validation", "minilm_path", "train_router",
-    "RouterTrainingConfig", "train_router_from_records", "train_reward_from_records",
+    "RouterTrainingConfig", "ROUTER_GRID", "train_router_from_records", "train_reward_from_records",
     "calibrate_router", "crossfit_calibrate", "calibrate_threshold", "Calibration",
     # errors
     "BestRouteError", "ConfigurationError", "MissingPriceError", "InvalidPriceError",
