@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from langchain_core.runnables import RunnableBinding, RunnableConfig
 
 from bestroute.cost import TokenCounter
 from bestroute.errors import ConfigurationError
+from bestroute.per_loop import PerLoop
 from bestroute.secrets import scrub, secret_values
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text
 from langchain_bestroute._callbacks import usage_hooks_hidden
@@ -72,8 +72,7 @@ class LangChainBackend:
         self.token_counter = token_counter or token_counter_for(chat_model)
         self.max_retries = max_retries
         self.hide_usage_handlers = hide_usage_handlers
-        self._loop_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChatModel]
-        self._loop_models = weakref.WeakKeyDictionary()
+        self._loop_models = PerLoop(lambda: _with_own_async_http_client(self.chat_model))
 
     def __repr__(self) -> str:
         return f"LangChainBackend({type(self.chat_model).__name__}, supports_n={self.supports_n})"
@@ -173,15 +172,7 @@ class LangChainBackend:
         async OpenAI client has an HTTP client of that loop's own; any other model (or one
         given its own ``http_async_client``, which its owner manages) is called as it is.
         """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return self.chat_model
-        model = self._loop_models.get(loop)
-        if model is None:
-            model = _with_own_async_http_client(self.chat_model)
-            self._loop_models[loop] = model
-        return model
+        return self._loop_models.get(self.chat_model)
 
     def _hidden(self) -> contextlib.AbstractContextManager[None]:
         return usage_hooks_hidden() if self.hide_usage_handlers else contextlib.nullcontext()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from llama_index.core.llms.llm import LLM
 
 from bestroute.cost import TokenCounter, counter_for
 from bestroute.errors import ConfigurationError, EmptyStreamError
+from bestroute.per_loop import PerLoop
 from bestroute.secrets import secret_values
 from bestroute.types import Messages, Sample, SampleChunk, conversation_text, last_user_text
 from llamaindex_bestroute._convert import (
@@ -72,8 +72,7 @@ class LlamaIndexBackend:
             self.token_counter = own_counter
         else:
             self.token_counter = counter_for(llm.metadata.model_name)
-        self._loop_llms: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LLM]
-        self._loop_llms = weakref.WeakKeyDictionary()
+        self._loop_llms = PerLoop(lambda: _with_own_async_client(self.llm))
 
     def __repr__(self) -> str:
         return f"LlamaIndexBackend({type(self.llm).__name__}: {self.llm.metadata.model_name})"
@@ -164,15 +163,7 @@ class LlamaIndexBackend:
         copy that makes its own client there; any other LLM (or one given its own
         ``async_http_client``, which its owner manages) is called as it is.
         """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return self.llm
-        llm = self._loop_llms.get(loop)
-        if llm is None:
-            llm = _with_own_async_client(self.llm)
-            self._loop_llms[loop] = llm
-        return llm
+        return self._loop_llms.get(self.llm)
 
     def _function_calling(self) -> FunctionCallingLLM:
         if not isinstance(self.llm, FunctionCallingLLM) or not (
