@@ -12,7 +12,7 @@ each call, in any order of paths, is answered by the cheap model with one reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,19 @@ class CheapRouter:
 
     def predict(self, queries: Any) -> np.ndarray:
         return np.full((len(queries), 1), 0.9, dtype=np.float32)
+
+
+def answered_by_cheap_on_every_path(
+    server: OpenAIEndpoint,
+    calls: dict[str, Callable[[], Any]],
+    trace_of: Callable[[Any], dict[str, Any]],
+) -> None:
+    """Each of :data:`PATHS` in turn: one request, to ``cheap``, answered with no error."""
+    for path in PATHS:
+        server.received.clear()
+        trace = trace_of(calls[path]())
+        assert [(a["arm"], a["errors"]) for a in trace["attempts"]] == [("cheap@1", [])], path
+        assert [r.body["model"] for r in server.received] == ["cheap"], path
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +77,15 @@ def test_default_chat_openai_entries_answer_on_every_loop(
     async def astream() -> Any:
         return [chunk async for chunk in llm.astream(QUESTION)][-1]
 
-    for path in PATHS:
-        server.received.clear()
-        if path == "sync":
-            message = llm.invoke(QUESTION)
-        elif path == "async":
-            message = asyncio.run(llm.ainvoke(QUESTION))
-        elif path == "sync stream":
-            message = list(llm.stream(QUESTION))[-1]
-        else:
-            message = asyncio.run(astream())
-        trace = message.response_metadata["bestroute"]
-        assert [(a["arm"], a["errors"]) for a in trace["attempts"]] == [("cheap@1", [])], path
-        assert [r.body["model"] for r in server.received] == ["cheap"], path
+    calls = {
+        "sync": lambda: llm.invoke(QUESTION),
+        "async": lambda: asyncio.run(llm.ainvoke(QUESTION)),
+        "sync stream": lambda: list(llm.stream(QUESTION))[-1],
+        "async stream": lambda: asyncio.run(astream()),
+    }
+    answered_by_cheap_on_every_path(
+        server, calls, lambda message: message.response_metadata["bestroute"]
+    )
 
 
 def test_default_llamaindex_openai_llms_answer_on_every_loop(
@@ -105,16 +114,10 @@ def test_default_llamaindex_openai_llms_answer_on_every_loop(
     async def astream() -> Any:
         return [response async for response in await llm.astream_chat(messages)][-1]
 
-    for path in PATHS:
-        server.received.clear()
-        if path == "sync":
-            response = llm.chat(messages)
-        elif path == "async":
-            response = asyncio.run(llm.achat(messages))
-        elif path == "sync stream":
-            response = list(llm.stream_chat(messages))[-1]
-        else:
-            response = asyncio.run(astream())
-        trace = response.raw["bestroute"]
-        assert [(a["arm"], a["errors"]) for a in trace["attempts"]] == [("cheap@1", [])], path
-        assert [r.body["model"] for r in server.received] == ["cheap"], path
+    calls = {
+        "sync": lambda: llm.chat(messages),
+        "async": lambda: asyncio.run(llm.achat(messages)),
+        "sync stream": lambda: list(llm.stream_chat(messages))[-1],
+        "async stream": lambda: asyncio.run(astream()),
+    }
+    answered_by_cheap_on_every_path(server, calls, lambda response: response.raw["bestroute"])
