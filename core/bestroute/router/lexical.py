@@ -28,13 +28,8 @@ import torch
 from torch import nn
 
 from bestroute.errors import ConfigurationError
-from bestroute.router.linear import SoftLogisticRegression
-from bestroute.router.surface import (
-    SURFACE_FEATURES,
-    SURFACE_SCALE,
-    standardisation,
-    surface_features,
-)
+from bestroute.router.linear import SoftLogisticRegression, standardisation
+from bestroute.router.surface import SURFACE_FEATURES, SURFACE_SCALE, surface_features
 
 #: Word n-grams from 1 to this length.
 NGRAM_MAX = 2

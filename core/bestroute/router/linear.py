@@ -18,6 +18,13 @@ from bestroute.errors import ConfigurationError
 _MAX_ITERATIONS = 300
 
 
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of each column of dense ``features`` (a constant column gets scale 1)."""
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    return mean, np.where(scale > 1e-8, scale, 1.0)
+
+
 class SoftLogisticRegression:
     """``P(label) = sigmoid(x @ W + b)`` per arm, fitted to soft labels in [0, 1].
 
@@ -91,8 +98,6 @@ class SoftLogisticRegression:
         if not self.standardize:
             return x
         if fit:
-            self._mean = x.mean(axis=0)
-            scale = x.std(axis=0)
-            self._scale = np.where(scale > 1e-8, scale, 1.0)
+            self._mean, self._scale = standardisation(x)
         assert self._mean is not None and self._scale is not None
         return (x - self._mean) / self._scale

@@ -37,10 +37,3 @@ def surface_features(queries: Sequence[str]) -> np.ndarray:
         for text in queries
     ]
     return np.asarray(rows, dtype=np.float64).reshape(len(queries), len(SURFACE_FEATURES))
-
-
-def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale of each column (a constant column gets scale 1)."""
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    return mean, np.where(scale > 1e-8, scale, 1.0)
