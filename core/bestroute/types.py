@@ -55,10 +55,8 @@ def last_user_text(messages: Messages | str) -> str:
         return messages
     if not messages:
         return ""
-    for message in reversed(messages):
-        if _role(message) in ("user", "human"):
-            return message_text(message)
-    return message_text(messages[-1])
+    user = _last_user_message(messages)
+    return message_text(messages[-1] if user is None else user)
 
 
 def has_user_turn(messages: Messages | str) -> bool:
@@ -79,11 +77,7 @@ def message_text(message: Message) -> str:
     """Extract the plain text of one message (content parts of type text are joined)."""
     if isinstance(message, str):
         return message
-    content = (
-        message.get("content")
-        if isinstance(message, Mapping)
-        else getattr(message, "content", None)
-    )
+    content = _content(message)
     if content is None:
         return ""
     if isinstance(content, str):
@@ -106,15 +100,8 @@ def message_text(message: Message) -> str:
 
 def empty_query_reason(messages: Messages | str) -> str:
     """Why the routing query came out empty, with what to do (for :class:`InvalidQueryError`)."""
-    user = (
-        [] if isinstance(messages, str) else [m for m in messages if _role(m) in ("user", "human")]
-    )
-    content = None
-    if user:
-        last = user[-1]
-        content = (
-            last.get("content") if isinstance(last, Mapping) else getattr(last, "content", None)
-        )
+    user = None if isinstance(messages, str) else _last_user_message(messages)
+    content = None if user is None else _content(user)
     if isinstance(content, Sequence) and not isinstance(content, str) and len(content) > 0:
         kinds = sorted({_part_kind(part) for part in content})
         return (
@@ -122,6 +109,18 @@ def empty_query_reason(messages: Messages | str) -> str:
             "text, so add a text part that states the request"
         )
     return "the query is empty: give at least one non-empty user message"
+
+
+def _last_user_message(messages: Messages) -> Message | None:
+    """The conversation's last user (``human``) message, if it has one."""
+    return next((m for m in reversed(messages) if _role(m) in ("user", "human")), None)
+
+
+def _content(message: Message) -> Any:
+    """A message's ``content`` (dict key or attribute; ``None`` when it has none)."""
+    if isinstance(message, Mapping):
+        return message.get("content")
+    return getattr(message, "content", None)
 
 
 def _part_kind(part: Any) -> str:
