@@ -45,7 +45,7 @@ from bestroute.pool import (
 )
 from bestroute.router.base import Router
 from bestroute.scoring.base import Scorer, select_best
-from bestroute.secrets import scrub_error, secrets_of
+from bestroute.secrets import pool_secrets, scrub_error
 from bestroute.trace import Attempt, Decision, Trace
 from bestroute.trained_setup import read_trained_setup, resolve_router
 from bestroute.types import (
@@ -427,7 +427,7 @@ class BestRoute:
         return scrub_error(error, self._secrets())
 
     def _secrets(self) -> list[str]:
-        return [s for c in self.pool.candidates.values() for s in secrets_of(c.backend)]
+        return pool_secrets(self.pool)
 
     def _streams(self, arm: Arm) -> bool:
         """True when ``arm`` streams its tokens: n = 1 and a backend with ``astream``."""

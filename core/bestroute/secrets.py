@@ -58,6 +58,11 @@ def secrets_of(backend: Any) -> list[str]:
     return secret_values(backend)
 
 
+def pool_secrets(pool: Any) -> list[str]:
+    """The secrets of every member of ``pool`` (a :class:`~bestroute.pool.Pool`)."""
+    return [s for candidate in pool.candidates.values() for s in secrets_of(candidate.backend)]
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret replaced by :data:`MASK` (longest first)."""
     for secret in sorted(set(secrets), key=len, reverse=True):

@@ -29,7 +29,7 @@ from bestroute.data.store import CollectionStore, NewSample
 from bestroute.errors import ConfigurationError, DataFormatError
 from bestroute.pool import Candidate, Pool
 from bestroute.scoring.base import Scorer, VerifierScorer
-from bestroute.secrets import scrub, scrub_error, secrets_of
+from bestroute.secrets import pool_secrets, scrub, scrub_error
 from bestroute.types import Sample
 
 logger = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ async def collect(
     planned = sum(len(job.indices) for job in jobs)
     logger.info("%d new queries; %d samples to draw in %d calls", added, planned, len(jobs))
     with tqdm(total=planned, unit="sample", desc="collect", disable=not progress) as bar:
-        secrets = [s for c in pool.candidates.values() for s in secrets_of(c.backend)]
+        secrets = pool_secrets(pool)
         collector = _Collector(
             store, scorer, proxy, concurrency, bar, dict(generate_params or {}), secrets
         )
