@@ -36,6 +36,11 @@ from bestroute.router.lexical import LexicalHead
 N_LENGTH_FEATURES = 2
 
 
+def _probabilities(logits: np.ndarray) -> np.ndarray:
+    """Sigmoid of router logits, float32."""
+    return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
+
+
 def length_features(queries: Sequence[str]) -> np.ndarray:
     """``log1p(characters)`` and ``log1p(words)`` of each query, float32 ``(len, 2)``."""
     values = [(math.log1p(len(text)), math.log1p(len(text.split()))) for text in queries]
@@ -211,21 +216,31 @@ class RouterNet(nn.Module):
             queries = _matching_queries(queries, logits.shape[0], "has a lexical view")
             lexical = self.lexical.logits(queries)
             logits = (1.0 - self.lexical_weight) * logits + self.lexical_weight * lexical
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
+        return _probabilities(logits)
 
     @torch.inference_mode()
     def predict(self, queries: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities ``(len(queries), len(arms))`` for query texts.
 
         The encoder runs on length-sorted chunks of at most ``batch_size`` and keeps the query
-        embeddings in its bounded in-memory cache (a repeated query skips the encoder).
+        embeddings in its bounded in-memory cache (a repeated query skips the encoder). A router
+        whose lexical view has all the weight does not run the encoder (:attr:`reads_embeddings`).
         """
         if isinstance(queries, str):
             raise ConfigurationError("predict takes a list of queries, not one string")
         queries = list(queries)
+        if self.lexical is not None and not self.reads_embeddings:
+            return _probabilities(self.lexical.logits(queries))
         encoder = self._require_encoder()
         embeddings = encoder.encode(queries, batch_size=batch_size, cached=True)
         return self.predict_embeddings(embeddings, queries)
+
+    @property
+    def reads_embeddings(self) -> bool:
+        """False when the lexical view has all the weight: the neural logits count for nothing
+        (``(1 - 1) * neural + lexical``), so :meth:`predict` skips the encoder and gives the
+        very same probabilities."""
+        return self.lexical is None or self.lexical_weight < 1.0
 
     @torch.inference_mode()
     def _neural_logits(self, inputs: torch.Tensor, batch_size: int) -> np.ndarray:

@@ -107,6 +107,36 @@ def test_router_averages_neural_and_lexical_logits_and_round_trips(
     np.testing.assert_allclose(loaded.predict(held_out), combined, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_a_lexical_alone_router_skips_the_encoder_and_gives_the_same_probabilities(
+    data, encoder
+) -> None:
+    train, labels, held_out, _ = data
+    router, _ = fit_router_net(
+        labels,
+        ARMS,
+        queries=train,
+        embeddings=encoder.encode(train),
+        encoder=encoder,
+        config=RouterFitConfig(epochs=2, use_length_features=False),
+        progress=False,
+    )
+    router.attach_lexical(LexicalHead.fit(train, labels, surface=True), 1.0)
+    assert not router.reads_embeddings
+    through_embeddings = router.predict_embeddings(encoder.encode(held_out), held_out)
+    calls: list[int] = []
+    original = encoder.encode
+    encoder.encode = lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k)
+    try:
+        direct = router.predict(held_out)
+    finally:
+        del encoder.encode
+    assert calls == []
+    np.testing.assert_array_equal(direct, through_embeddings)
+    router.attach_lexical(router.lexical, 0.5)
+    assert router.reads_embeddings
+
+
 def test_checkpoint_with_a_broken_vocabulary_is_refused(data, tmp_path: Path) -> None:
     train, labels, _, _ = data
     embeddings = np.random.default_rng(0).normal(size=(len(train), 8)).astype(np.float32)
