@@ -8,6 +8,11 @@ the router's ``predict`` runs on batches of the queries of concurrent calls (one
 ``score_batch``). Scorers without ``score_batch`` (verifiers, LLM judges) are called one call at a
 time on a worker thread, as is everything when batching is off (``config=None``).
 
+A scorer with ``prepare(queries)`` (the reward model: it embeds the queries into its encoder's
+cache) can do its query-side work while the samples are still being drawn:
+:meth:`BatchedForward.aprepare` runs it, batched like the rest, and scoring then finds the
+query embedding ready. Preparing is an optimisation only: if it fails, scoring does the work.
+
 Batched results equal the one-at-a-time ones up to float rounding (padding is masked).
 """
 
@@ -34,6 +39,13 @@ class BatchScorer(Protocol):
     def score_batch(self, queries: Sequence[str], responses: Sequence[str]) -> list[float]: ...
 
 
+@runtime_checkable
+class PreparingScorer(Protocol):
+    """A scorer that can do its query-side work before the responses exist."""
+
+    def prepare(self, queries: Sequence[str]) -> None: ...
+
+
 class HasModels(Protocol):
     """What :class:`BatchedForward` reads its router and scorer from (the engine)."""
 
@@ -53,6 +65,7 @@ class BatchedForward:
         self.config = config
         self.router_batches: MicroBatcher[str, np.ndarray] | None = None
         self.score_batches: MicroBatcher[ScoreItem, list[float]] | None = None
+        self.prepare_batches: MicroBatcher[str, None] | None = None
         if config is not None:
             self.router_batches = MicroBatcher(
                 self._predict_many,
@@ -65,6 +78,12 @@ class BatchedForward:
                 window_s=config.window_s,
                 max_batch=config.max_batch,
                 name="bestroute-scorer-batcher",
+            )
+            self.prepare_batches = MicroBatcher(
+                self._prepare_many,
+                window_s=config.window_s,
+                max_batch=config.max_batch,
+                name="bestroute-scorer-query-batcher",
             )
 
     # ----------------------------------------------------------------- router
@@ -97,6 +116,22 @@ class BatchedForward:
         if self.score_batches is None or not isinstance(scorer, BatchScorer):
             return list(await to_worker(scorer.score, query, list(responses)))
         return await self.score_batches.asubmit((query, list(responses)))
+
+    async def aprepare(self, query: str) -> None:
+        """Let the scorer do its work on ``query`` now (off the event loop), when it can."""
+        scorer = self.owner.scorer
+        if not isinstance(scorer, PreparingScorer):
+            return
+        if self.prepare_batches is None:
+            await to_worker(scorer.prepare, [query])
+        else:
+            await self.prepare_batches.asubmit(query)
+
+    def _prepare_many(self, queries: list[str]) -> list[None]:
+        scorer = self.owner.scorer
+        if isinstance(scorer, PreparingScorer):  # else the scorer was replaced meanwhile
+            scorer.prepare(queries)
+        return [None] * len(queries)
 
     def _score_many(self, items: list[ScoreItem]) -> list[list[float]]:
         scorer = self.owner.scorer

@@ -563,11 +563,30 @@ class BestRoute:
             return
         count, per_call = (1, arm.n) if supports_native_n(backend) else (arm.n, 1)
         started = time.perf_counter()
-        results = await asyncio.gather(
-            *(self._call(backend, messages, per_call, params, deadline) for _ in range(count)),
-            return_exceptions=True,
-        )
-        attempt.sampling_latency_s = time.perf_counter() - started
+        preparing = self._prepare_scoring(arm, query)
+        try:
+            results = await asyncio.gather(
+                *(self._call(backend, messages, per_call, params, deadline) for _ in range(count)),
+                return_exceptions=True,
+            )
+            attempt.sampling_latency_s = time.perf_counter() - started
+            self._keep_successes(attempt, results, failures)
+            if attempt.samples:
+                if preparing is not None:  # the query's embedding, ready or nearly so
+                    await asyncio.wait([preparing])
+                await self._select(attempt, query)
+        finally:
+            if preparing is not None and not preparing.done():
+                preparing.cancel()
+
+    def _keep_successes(
+        self,
+        attempt: Attempt,
+        results: Sequence[list[Sample] | BaseException],
+        failures: list[tuple[str, BaseException]],
+    ) -> None:
+        """Record the samples of the calls that succeeded; fail the rest and empty samples."""
+        arm = attempt.arm
         successes: list[list[Sample]] = []
         for result in results:
             if isinstance(result, BaseException):
@@ -583,8 +602,6 @@ class BestRoute:
         for _ in range(len(attempt.samples) - len(survivors)):
             self._fail(attempt, _empty(arm), failures)
         attempt.samples[:] = survivors
-        if attempt.samples:
-            await self._select(attempt, query)
 
     async def _call(
         self,
@@ -622,6 +639,14 @@ class BestRoute:
         await asyncio.sleep(wait)
         return True
 
+    def _prepare_scoring(self, arm: Arm, query: str) -> asyncio.Task[None] | None:
+        """Start the scorer's query-side work for an n > 1 arm, to overlap the sampling."""
+        if arm.n == 1 or self.scorer is None:
+            return None
+        task = asyncio.ensure_future(self._forward.aprepare(query))
+        task.add_done_callback(_log_preparing_failure)
+        return task
+
     async def _select(self, attempt: Attempt, query: str) -> None:
         if len(attempt.samples) == 1 or self.scorer is None:
             attempt.selected = 0
@@ -637,6 +662,12 @@ class BestRoute:
             attempt.errors.append(f"scorer: {_describe(kept)}")
             attempt.selected = 0
         attempt.scoring_latency_s = time.perf_counter() - started
+
+
+def _log_preparing_failure(task: asyncio.Task[None]) -> None:
+    """Preparing is an optimisation: a failure is logged (scoring redoes the work)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("the scorer could not prepare the query: %r", task.exception())
 
 
 def _all_arms_failed(trace: Trace, failures: list[tuple[str, BaseException]]) -> AllArmsFailedError:

@@ -1,5 +1,6 @@
 """Micro-batching with the shipped MiniLM router and reward model: batched decisions and
-scores are those of the one-at-a-time path, for coroutines and for threads."""
+scores are those of the one-at-a-time path, for coroutines and for threads; the reward model
+embeds the query while the samples are drawn."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bestroute.backends.function import FunctionBackend
 from bestroute.batching import BatchingConfig
 from bestroute.demo import CHEAP, REFERENCE, assets_dir, load_questions, load_threshold
 from bestroute.engine import BestRoute
 from bestroute.policy import ThresholdPolicy
-from bestroute.pool import Candidate, Pool
+from bestroute.pool import Arm, Candidate, Pool
 
 pytestmark = pytest.mark.slow
 
@@ -143,3 +145,45 @@ def test_concurrent_reward_scoring_matches_scoring_each_call(
         assert int(np.argmax(got)) == int(np.argmax(want))
     batcher = engine._forward.score_batches
     assert batcher is not None and sum(batcher.batch_sizes) == len(requests)
+
+
+def reward_answers(query: str, n: int) -> list[str]:
+    return [f"Working it out: {query} The answer is {i}." * (1 + i % 2) for i in range(n)]
+
+
+@pytest.mark.parametrize("batching", [BatchingConfig(), None], ids=["batched", "unbatched"])
+def test_the_reward_model_embeds_the_query_while_the_samples_are_drawn(
+    demo_models: tuple[Any, Any], queries: list[str], batching: BatchingConfig | None
+) -> None:
+    router, scorer = demo_models
+    query = queries[5]
+    expected = scorer.score(query, reward_answers(query, 3))
+    scorer.encoder.cache.clear()
+    seen_while_sampling: list[bool] = []
+
+    async def generate(messages: Any, n: int = 1, **params: Any) -> list[str]:
+        key = (query, scorer.encoder.max_tokens)
+        for _ in range(3000):  # the query's embedding lands in the cache during this call
+            if scorer.encoder.cache.get_many([key])[0] is not None:
+                break
+            await asyncio.sleep(0.01)
+        seen_while_sampling.append(scorer.encoder.cache.get_many([key])[0] is not None)
+        return reward_answers(query, n)
+
+    engine = routing_engine(router, scorer, batching)
+    engine.pool.candidate(CHEAP).backend = FunctionBackend(generate, supports_n=True)
+    decision = engine.route(query)
+    decision.plan = [Arm(CHEAP, 3)]
+    computed: list[list[str]] = []  # the texts the encoder ran its model on
+    original = scorer.encoder._encode_sorted
+    scorer.encoder._encode_sorted = lambda texts, size: (
+        computed.append(list(texts)) or original(texts, size)
+    )
+    try:
+        result = asyncio.run(engine.aexecute(decision, query))
+    finally:
+        del scorer.encoder._encode_sorted
+    assert seen_while_sampling == [True]
+    attempt = result.trace.attempts[0]
+    assert attempt.scores == pytest.approx(expected, abs=TOLERANCE)
+    assert computed == [[query], reward_answers(query, 3)]  # the query once, before the answers

@@ -121,7 +121,8 @@ class RewardModel(torch.nn.Module):
 
     @torch.inference_mode()
     def score(self, query: str, responses: Sequence[str]) -> list[float]:
-        """Reward of each response to ``query``, in one encoder batch."""
+        """Reward of each response to ``query`` (the query is embedded once, or found in the
+        encoder's cache after :meth:`prepare`)."""
         if not responses:
             return []
         return self.score_batch([query] * len(responses), responses, batch_size=len(responses) + 1)
@@ -134,15 +135,29 @@ class RewardModel(torch.nn.Module):
         if len(queries) != len(responses):
             raise ValueError("score_batch needs as many queries as responses")
         with evaluating(self):
-            texts = list(dict.fromkeys([*queries, *responses]))
-            position = {text: index for index, text in enumerate(texts)}
-            embeddings = torch.from_numpy(self.encoder.encode(texts, batch_size=batch_size))
-            embeddings = embeddings.to(self.device)
-            query_emb = embeddings[[position[q] for q in queries]]
-            response_emb = embeddings[[position[r] for r in responses]]
+            query_emb = self._embedded(queries, batch_size, cached=True)
+            response_emb = self._embedded(responses, batch_size, cached=False)
             shape = torch.from_numpy(shape_feature_matrix(list(responses)))
             rewards = self.reward_from_features(query_emb, response_emb, shape)
         return [float(value) for value in rewards.float().cpu()]
+
+    @torch.inference_mode()
+    def prepare(self, queries: Sequence[str]) -> None:
+        """Embed ``queries`` into the encoder's cache now, so that scoring responses to them
+        later runs the encoder on the responses only (the engine calls this while it samples)."""
+        with evaluating(self):
+            self.encoder.encode(list(dict.fromkeys(queries)), cached=True)
+
+    def _embedded(self, texts: Sequence[str], batch_size: int, *, cached: bool) -> torch.Tensor:
+        """Embeddings of ``texts`` (each distinct text encoded once), rows in input order.
+
+        Queries are ``cached``: the same query comes back for every response, and
+        :meth:`prepare` may have embedded it already. Responses are not: each is new.
+        """
+        distinct = list(dict.fromkeys(texts))
+        position = {text: index for index, text in enumerate(distinct)}
+        rows = self.encoder.encode(distinct, batch_size=batch_size, cached=cached)
+        return torch.from_numpy(rows).to(self.device)[[position[text] for text in texts]]
 
     def config(self) -> dict[str, Any]:
         """The versioned JSON config written beside the weights."""
