@@ -9,7 +9,9 @@ members are ``openai:`` backends (:class:`~bestroute.backends.openai_compatible.
 OpenAICompatibleBackend`, one request with ``n=5`` for best-of-5) and the demo reward model
 picks the best. Two routers with a known arm send every query to (cheap, 5) or to (cheap, 1);
 ``BestRoute.arun`` calls alternate, after a warm-up, and ``bestof5_over_single_wallclock`` is
-the ratio of the medians: what drawing and scoring five responses costs over one.
+the ratio of the medians: what drawing and scoring five responses costs over one. The detail
+also times best-of-5 with a scorer that cannot embed the query during sampling (as before the
+engine overlapped it), in the same alternation.
 """
 
 from __future__ import annotations
@@ -48,6 +50,21 @@ class ConstantRouter:
 
     def predict(self, queries: Sequence[str]) -> np.ndarray:
         return np.tile(self.row, (len(queries), 1))
+
+
+class UnpreparedScorer:
+    """The reward model without ``prepare``: scoring embeds the query after the samples arrive
+    (the engine before it overlapped that with sampling), for the same-run comparison."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+
+    def score(self, query: str, responses: Sequence[str]) -> list[float]:
+        return list(self.scorer.score(query, responses))
+
+    def score_batch(self, queries: Sequence[str], responses: Sequence[str]) -> list[float]:
+        self.scorer.encoder.cache.clear()  # nothing prepared: the query is embedded here
+        return list(self.scorer.score_batch(queries, responses))
 
 
 def responding_backend(responses: Sequence[str], latency_s: float) -> Any:
@@ -96,6 +113,12 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
             "single": BestRoute(
                 pool, ConstantRouter(arms, [1, 0, 0, 0, 0]), scorer, ThresholdPolicy(0.5)
             ),
+            "best_of_5_unprepared": BestRoute(
+                pool,
+                ConstantRouter(arms, [0, 0, 0, 0, 1]),
+                UnpreparedScorer(scorer),
+                ThresholdPolicy(0.5),
+            ),
         }
 
         async def timed(engine: BestRoute, index: int) -> tuple[float, Any]:
@@ -117,6 +140,14 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
     last = {name: items[-1][1] for name, items in runs.items()}
     best, single = statistics.median(seconds["best_of_5"]), statistics.median(seconds["single"])
     final = last["best_of_5"].trace.final
+    unprepared = statistics.median(seconds["best_of_5_unprepared"])
+    scoring = {
+        name: statistics.median(
+            r.trace.final.scoring_latency_s for _, r in items if r.trace.final is not None
+        )
+        for name, items in runs.items()
+        if name != "single"
+    }
     return {
         "bestof5_over_single_wallclock": best / single,
         "bestof_detail": {
@@ -131,6 +162,12 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
             "best_of_5_samples": len(final.samples) if final else None,
             "best_of_5_http_requests": final.calls if final else None,
             "best_of_5_scoring_s": final.scoring_latency_s if final else None,
+            "best_of_5_scoring_median_s": scoring["best_of_5"],
+            "without_query_prepared_during_sampling": {
+                "best_of_5_s": unprepared,
+                "over_single": unprepared / single,
+                "scoring_median_s": scoring["best_of_5_unprepared"],
+            },
             "best_of_5_runs_s": seconds["best_of_5"],
             "single_runs_s": seconds["single"],
             "load_average_before": load_before,

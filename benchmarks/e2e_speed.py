@@ -7,7 +7,10 @@ Both pool models (the demo pool's ``smollm2-135m`` and ``reference``) are
 the shipped demo router and scores n > 1 arms with the demo reward model; the baseline, in the
 same run, replaces the router with :class:`~speed_parts.TableRouter`, which returns the
 probabilities the real router gives each query from a table: the same decisions, the same
-sampling and scoring, and no router compute. Every call of a round has its own question.
+sampling and scoring, and no router compute. Every call of a round has its own question. The
+detail repeats the comparison for the demo router with its lexical view alone (weight 1, the
+kind of router ``bestroute train``'s grid chose in every replay run), which skips the encoder
+(at least 3 rounds: each takes about a second).
 """
 
 from __future__ import annotations
@@ -64,17 +67,16 @@ def run_round(chat: ChatBestRoute, queries: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def measure(calls: int = 500, rounds: int = 1, latency_s: float = 0.05) -> dict[str, Any]:
-    """``e2e_qps_concurrent500`` and its stub-router baseline, rounds interleaved."""
-    queries, source = distinct_queries(calls)
-    router, scorer = load_demo_models()
+def compare(
+    router: Any, scorer: Any, queries: Sequence[str], rounds: int, latency_s: float
+) -> dict[str, Any]:
+    """Rounds of ``router`` against a table of its own rows, interleaved (stub first)."""
     warm_up = "Warm up: what is 2 + 2?"
     table = dict(zip([warm_up, *queries], router.predict([warm_up, *queries]), strict=True))
     real = chat_for(router, scorer, latency_s)
     stub = chat_for(TableRouter(router.arms, table), scorer, latency_s)
     for chat in (real, stub):  # warm-up: threads, first-call allocations
         asyncio.run(chat.ainvoke(warm_up))
-    load_before = load_average()
     real_rounds, stub_rounds = [], []
     for _ in range(rounds):
         stub_rounds.append(run_round(stub, queries))
@@ -86,19 +88,42 @@ def measure(calls: int = 500, rounds: int = 1, latency_s: float = 0.05) -> dict[
     real_qps = statistics.median(r["calls_per_s"] for r in real_rounds)
     stub_qps = statistics.median(r["calls_per_s"] for r in stub_rounds)
     return {
-        "e2e_qps_concurrent500": real_qps,
-        "e2e_qps_stub_router_concurrent500": stub_qps,
-        "e2e_real_over_stub": real_qps / stub_qps,
+        "real_qps": real_qps,
+        "stub_qps": stub_qps,
+        "real_over_stub": real_qps / stub_qps,
+        "real": real_rounds,
+        "stub": stub_rounds,
+        "same_arms": [r["arms"] for r in real_rounds] == [s["arms"] for s in stub_rounds],
+        "router_batch_sizes_mean": statistics.mean(batches.batch_sizes) if batches else None,
+        "encoder_cache_hits_last_round": cache.hits if cache is not None else None,
+    }
+
+
+def measure(calls: int = 500, rounds: int = 1, latency_s: float = 0.05) -> dict[str, Any]:
+    """``e2e_qps_concurrent500`` and its stub-router baseline, rounds interleaved; the detail
+    also has the demo router with its lexical view alone (weight 1: no encoder forward)."""
+    queries, source = distinct_queries(calls)
+    router, scorer = load_demo_models()
+    load_before = load_average()
+    demo = compare(router, scorer, queries, rounds, latency_s)
+    lexical_router, _ = load_demo_models()
+    assert lexical_router.lexical is not None
+    lexical_router.attach_lexical(lexical_router.lexical, 1.0)
+    lexical = compare(lexical_router, scorer, queries, max(rounds, 3), latency_s)
+    return {
+        "e2e_qps_concurrent500": demo["real_qps"],
+        "e2e_qps_stub_router_concurrent500": demo["stub_qps"],
+        "e2e_real_over_stub": demo["real_over_stub"],
         "e2e_detail": {
             "calls": len(queries),
             "queries": source,
             "pool_latency_s": latency_s,
             "rounds": rounds,
-            "real": real_rounds,
-            "stub": stub_rounds,
-            "same_arms": [r["arms"] for r in real_rounds] == [s["arms"] for s in stub_rounds],
-            "router_batch_sizes_mean": statistics.mean(batches.batch_sizes) if batches else None,
-            "encoder_cache_hits_last_round": cache.hits if cache is not None else None,
+            **{k: v for k, v in demo.items() if not k.endswith("_qps")},
+            "lexical_view_alone": {
+                "router": "the demo router with lexical_weight 1.0 (its encoder is not run)",
+                **lexical,
+            },
             "load_average_before": load_before,
             "load_average_after": load_average(),
         },
