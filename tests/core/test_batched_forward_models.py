@@ -155,7 +155,12 @@ def reward_answers(query: str, n: int) -> list[str]:
 def test_the_reward_model_embeds_the_query_while_the_samples_are_drawn(
     demo_models: tuple[Any, Any], queries: list[str], batching: BatchingConfig | None
 ) -> None:
-    router, scorer = demo_models
+    from bestroute.demo import general_reward_dir
+    from bestroute.scoring.reward_model import load_reward_model
+
+    router, _ = demo_models
+    scorer = load_reward_model(general_reward_dir())  # its MLP reads the embeddings
+    assert scorer.reads_embeddings
     query = queries[5]
     expected = scorer.score(query, reward_answers(query, 3))
     scorer.encoder.cache.clear()

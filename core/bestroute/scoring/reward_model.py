@@ -135,18 +135,33 @@ class RewardModel(torch.nn.Module):
         if len(queries) != len(responses):
             raise ValueError("score_batch needs as many queries as responses")
         with evaluating(self):
-            query_emb = self._embedded(queries, batch_size, cached=True)
-            response_emb = self._embedded(responses, batch_size, cached=False)
             shape = torch.from_numpy(shape_feature_matrix(list(responses)))
-            rewards = self.reward_from_features(query_emb, response_emb, shape)
+            if not self.reads_embeddings:
+                scaled = (shape.to(self.device) - self.shape_mean) / self.shape_std
+                rewards = self.shape_linear(scaled).squeeze(-1)
+            else:
+                query_emb = self._embedded(queries, batch_size, cached=True)
+                response_emb = self._embedded(responses, batch_size, cached=False)
+                rewards = self.reward_from_features(query_emb, response_emb, shape)
         return [float(value) for value in rewards.float().cpu()]
 
     @torch.inference_mode()
     def prepare(self, queries: Sequence[str]) -> None:
         """Embed ``queries`` into the encoder's cache now, so that scoring responses to them
         later runs the encoder on the responses only (the engine calls this while it samples)."""
+        if not self.reads_embeddings:
+            return
         with evaluating(self):
             self.encoder.encode(list(dict.fromkeys(queries)), cached=True)
+
+    @property
+    def reads_embeddings(self) -> bool:
+        """False while the MLP's output layer is all zeros (as it starts, and as training keeps
+        it when the shape features alone validate best): the embeddings then add exactly
+        nothing, so :meth:`score_batch` skips the encoder and gives the very same rewards."""
+        output = self.mlp[-1]
+        assert isinstance(output, torch.nn.Linear)
+        return bool(torch.count_nonzero(output.weight) or torch.count_nonzero(output.bias))
 
     def _embedded(self, texts: Sequence[str], batch_size: int, *, cached: bool) -> torch.Tensor:
         """Embeddings of ``texts`` (each distinct text encoded once), rows in input order.

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from bestroute.encoder import Encoder
 from bestroute.errors import CheckpointError
 from bestroute.scoring import RewardModel, Scorer, load_reward_model, select_best
+from bestroute.scoring.features import shape_feature_matrix
 from bestroute.scoring.reward_model import CONFIG_FILE, WEIGHTS_FILE
 from bestroute.training.pairs import PreferencePair, alpaca_eval_pairs
 from bestroute.training.reward import RewardTrainingReport, train_reward_model
@@ -229,3 +231,30 @@ def test_corrupt_or_unknown_checkpoints_raise(
     (no_weights / WEIGHTS_FILE).unlink()
     with pytest.raises(CheckpointError, match="missing"):
         load_reward_model(no_weights, encoder=encoder)
+
+
+def test_a_reward_model_with_a_silent_mlp_skips_the_encoder_and_gives_the_same_rewards(
+    encoder: Encoder,
+) -> None:
+    model = RewardModel(encoder)  # the MLP's output layer starts at zero
+    assert not model.reads_embeddings
+    query = "Name three primary colours."
+    responses = ["Red, yellow and blue.", "Blue.\n\n- red\n- yellow\n- blue", "I cannot help."]
+    embeddings = torch.from_numpy(encoder.encode([query, *responses]))
+    shape = torch.from_numpy(shape_feature_matrix(responses))
+    with torch.inference_mode():
+        full = model.reward_from_features(embeddings[[0, 0, 0]], embeddings[1:], shape)
+    calls: list[int] = []
+    original = encoder.encode
+    encoder.encode = lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k)
+    try:
+        skipped = model.score(query, responses)
+        model.prepare([query])
+    finally:
+        del encoder.encode
+    assert calls == []
+    assert skipped == [float(value) for value in full]
+    with torch.no_grad():
+        model.mlp[-1].bias.fill_(0.5)
+    assert model.reads_embeddings
+    assert model.score(query, responses) == pytest.approx([v + 0.5 for v in skipped], abs=1e-4)
