@@ -6,12 +6,13 @@ The benchmark starts the project's OpenAI-compatible endpoint (``tests/support``
 under uvicorn) on 127.0.0.1; its model answers after a fixed latency (1 s by default) with
 real AlpacaEval responses of 100-200 tokens (``reward_speed.load_responses``). The pool's
 members are ``openai:`` backends (:class:`~bestroute.backends.openai_compatible.
-OpenAICompatibleBackend`, one request with ``n=5`` for best-of-5) and the demo reward model
-picks the best. Two routers with a known arm send every query to (cheap, 5) or to (cheap, 1);
+OpenAICompatibleBackend`, one request with ``n=5`` for best-of-5) and the shipped general reward
+model (the one an OpenAI-style pool starts from; its MLP reads the embeddings) picks the best. Two routers with a known arm send every query to (cheap, 5) or to (cheap, 1);
 ``BestRoute.arun`` calls alternate, after a warm-up, and ``bestof5_over_single_wallclock`` is
 the ratio of the medians: what drawing and scoring five responses costs over one. The detail
 also times best-of-5 with a scorer that cannot embed the query during sampling (as before the
-engine overlapped it), in the same alternation.
+engine overlapped it) and with the demo reward model (silent MLP: no encoder), in the same
+alternation.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from reward_speed import load_responses
-from speed_parts import load_average, load_demo_models
+from speed_parts import load_average, load_demo_models, load_general_reward_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
 
@@ -87,7 +88,8 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
     from tests.support.uvicorn_thread import serve_in_thread
 
     repeats = 5 if quick else 15
-    _, scorer = load_demo_models()
+    scorer = load_general_reward_model()
+    _, demo_scorer = load_demo_models()
     question, responses, source = load_responses(MAX_N, scorer.encoder.tokenizer)
     backend = responding_backend(responses, latency_s)
     endpoint = OpenAIEndpoint({CHEAP: backend, REFERENCE: backend})
@@ -112,6 +114,9 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
             ),
             "single": BestRoute(
                 pool, ConstantRouter(arms, [1, 0, 0, 0, 0]), scorer, ThresholdPolicy(0.5)
+            ),
+            "best_of_5_demo_reward": BestRoute(
+                pool, ConstantRouter(arms, [0, 0, 0, 0, 1]), demo_scorer, ThresholdPolicy(0.5)
             ),
             "best_of_5_unprepared": BestRoute(
                 pool,
@@ -163,6 +168,12 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
             "best_of_5_http_requests": final.calls if final else None,
             "best_of_5_scoring_s": final.scoring_latency_s if final else None,
             "best_of_5_scoring_median_s": scoring["best_of_5"],
+            "with_demo_reward_model": {
+                "best_of_5_s": statistics.median(seconds["best_of_5_demo_reward"]),
+                "over_single": statistics.median(seconds["best_of_5_demo_reward"]) / single,
+                "scoring_median_s": scoring["best_of_5_demo_reward"],
+                "reads_embeddings": demo_scorer.reads_embeddings,
+            },
             "without_query_prepared_during_sampling": {
                 "best_of_5_s": unprepared,
                 "over_single": unprepared / single,

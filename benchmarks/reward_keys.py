@@ -5,8 +5,10 @@
 Responses are real AlpacaEval outputs of 100-200 tokens (``reward_speed.load_responses`` picks
 them; for 20 responses, the instruction with the most such outputs is topped up with outputs to
 other instructions, since timing depends on length, not on topic), else built-in texts. The
-model is the shipped demo reward model (MiniLM reading 256 tokens). Figures, medians over the
-repeats, all in milliseconds per call:
+model is the shipped general reward model (MiniLM reading 256 tokens; its MLP reads the
+embeddings). The shipped demo reward model's MLP is silent (all-zero output layer), so it skips
+the encoder (``RewardModel.reads_embeddings``); its time is in the detail. Figures, medians
+over the repeats, all in milliseconds per call:
 
 * ``reward_floor_ms_n5``: one bare forward pass of the reward model's encoder on the query and
   the 5 responses as one padded batch (:func:`speed_parts.bare_encoder_forward`);
@@ -24,7 +26,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from reward_speed import SHARED_DATA, TOKEN_RANGE, load_responses, median_seconds
-from speed_parts import bare_encoder_forward, load_average, load_demo_models
+from speed_parts import (
+    bare_encoder_forward,
+    load_average,
+    load_demo_models,
+    load_general_reward_model,
+)
 
 
 def twenty_responses(tokenizer: Any) -> tuple[str, list[str], str]:
@@ -52,7 +59,8 @@ def twenty_responses(tokenizer: Any) -> tuple[str, list[str], str]:
 
 def measure(quick: bool = True) -> dict[str, Any]:
     warmup, repeats = (2, 7) if quick else (3, 20)
-    _, model = load_demo_models()
+    model = load_general_reward_model()
+    _, demo = load_demo_models()
     encoder = model.encoder
     query, five, source = load_responses(5, encoder.tokenizer)
     query20, twenty, source20 = twenty_responses(encoder.tokenizer)
@@ -63,13 +71,16 @@ def measure(quick: bool = True) -> dict[str, Any]:
     floor20 = median_seconds(
         lambda: bare_encoder_forward(encoder, [query20, *twenty]), warmup, repeats
     )
+    demo_n5 = median_seconds(lambda: demo.score(query, five), warmup, repeats)
     tokens = [len(encoder.tokenizer(t, verbose=False)["input_ids"]) for t in five]
     return {
         "reward_floor_ms_n5": floor * 1e3,
         "reward_ms_n5": n5 * 1e3,
         "reward_ms_n20": n20 * 1e3,
         "reward_detail": {
-            "model": "bestroute demo reward model (all-MiniLM-L6-v2, 256 tokens)",
+            "model": "bestroute general reward model (all-MiniLM-L6-v2, 256 tokens)",
+            "demo_reward_model_ms_n5": demo_n5 * 1e3,
+            "demo_reward_model_reads_embeddings": demo.reads_embeddings,
             "texts_n5": source,
             "texts_n20": source20,
             "response_tokens_n5": tokens,

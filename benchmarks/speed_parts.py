@@ -55,6 +55,15 @@ def load_demo_models() -> tuple[Any, Any]:
     return load_router(assets_dir() / "router"), load_reward_model(assets_dir() / "reward")
 
 
+def load_general_reward_model() -> Any:
+    """The shipped general reward model (AlpacaEval pairs), whose MLP reads the embeddings:
+    the reward model an OpenAI-style pool without graded pairs of its own starts from."""
+    from bestroute.demo import general_reward_dir
+    from bestroute.scoring.reward_model import load_reward_model
+
+    return load_reward_model(general_reward_dir())
+
+
 class FixedLatencyChat(BaseChatModel):
     """Answers ``reply`` after ``latency_s`` seconds; reports fixed token usage."""
 

@@ -1,0 +1,118 @@
+"""The opt-in int8 encoder in the reward model: best-of-5 speed and choices against float32.
+
+    python benchmarks/int8_reward.py [--groups 120] [--out reports/int8_reward.json]
+
+For AlpacaEval instructions that have at least 5 model outputs (``shared/data/alpaca_eval``,
+``output_2`` of each file; ``tests/fixtures/data`` when ``../shared`` is absent) the shipped
+general reward model (the demo one skips its encoder, so int8 cannot change it) scores the
+first 5 outputs of each, once in float32 and once with its encoder quantized by
+:func:`bestroute.quantize.quantize_int8`. Reported: the median time to score one group of 5 for
+each (interleaved group by group), how many groups get the same best response, and how far the
+rewards move. Nothing here decides a default: int8 stays opt-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from speed_parts import load_average, load_general_reward_model
+
+from bestroute.quantize import quantize_int8
+from bestroute.scoring.base import select_best
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCES = (
+    REPO_ROOT.parent / "shared" / "data" / "alpaca_eval",
+    REPO_ROOT / "tests" / "fixtures" / "data" / "alpaca_eval",
+)
+GROUP = 5
+
+
+def load_groups(limit: int) -> tuple[list[tuple[str, list[str]]], str]:
+    """Up to ``limit`` (instruction, 5 outputs of different models), and where they came from."""
+    for folder in SOURCES:
+        files = sorted(folder.glob("*.json.gz")) if folder.is_dir() else []
+        if len(files) < GROUP:
+            continue
+        outputs: dict[str, list[str]] = {}
+        for path in files:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                for record in json.load(handle):
+                    text = record.get("output_2") or record.get("output") or ""
+                    if text.strip():
+                        outputs.setdefault(record["instruction"], []).append(text)
+        groups = [(q, texts[:GROUP]) for q, texts in outputs.items() if len(texts) >= GROUP]
+        return groups[:limit], f"{folder} ({len(files)} files)"
+    raise SystemExit("no AlpacaEval outputs found (../shared/data or tests/fixtures/data)")
+
+
+def measure(limit: int = 120) -> dict[str, Any]:
+    groups, source = load_groups(limit)
+    float32 = load_general_reward_model()
+    int8 = load_general_reward_model()
+    quantize_int8(int8.encoder)
+    for scorer in (float32, int8):  # warm-up
+        scorer.score(*groups[0])
+    load_before = load_average()
+    seconds: dict[str, list[float]] = {"float32": [], "int8": []}
+    scores: dict[str, list[list[float]]] = {"float32": [], "int8": []}
+    for query, responses in groups:
+        for name, scorer in (("float32", float32), ("int8", int8)):
+            started = time.perf_counter()
+            scores[name].append(scorer.score(query, responses))
+            seconds[name].append(time.perf_counter() - started)
+    same = sum(
+        select_best(a) == select_best(b)
+        for a, b in zip(scores["float32"], scores["int8"], strict=True)
+    )
+    difference = np.abs(np.array(scores["float32"]) - np.array(scores["int8"]))
+    spread = np.ptp(np.array(scores["float32"]), axis=1)
+    float32_ms = statistics.median(seconds["float32"]) * 1e3
+    int8_ms = statistics.median(seconds["int8"]) * 1e3
+    return {
+        "benchmark": "int8_reward",
+        "machine": f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+        "reward_model": "bestroute general reward model (all-MiniLM-L6-v2, 256 tokens)",
+        "responses": source,
+        "groups": len(groups),
+        "float32_ms_n5": float32_ms,
+        "int8_ms_n5": int8_ms,
+        "int8_over_float32": int8_ms / float32_ms,
+        "int8_same_choice_as_float32": f"{same}/{len(groups)}",
+        "int8_reward_difference_max": float(difference.max()),
+        "int8_reward_difference_mean": float(difference.mean()),
+        "float32_reward_spread_within_group_median": float(np.median(spread)),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=120)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    report = measure(args.groups)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", "utf-8")
+    print(text)
+    return report
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
