@@ -258,3 +258,25 @@ def test_a_reward_model_with_a_silent_mlp_skips_the_encoder_and_gives_the_same_r
         model.mlp[-1].bias.fill_(0.5)
     assert model.reads_embeddings
     assert model.score(query, responses) == pytest.approx([v + 0.5 for v in skipped], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_an_int8_encoder_moves_the_general_reward_models_rewards_but_little() -> None:
+    from bestroute.demo import general_reward_dir
+    from bestroute.quantize import quantize_int8
+
+    float32 = load_reward_model(general_reward_dir())
+    int8 = load_reward_model(general_reward_dir())
+    assert int8.reads_embeddings  # so int8 can change what it scores
+    quantize_int8(int8.encoder)
+    query = "Give me three tips for sleeping better."
+    responses = [
+        "1. Keep a regular schedule, even at weekends.\n2. Avoid caffeine after noon.\n"
+        "3. Keep the bedroom dark, quiet and cool.",
+        "I don't know.",
+        "Sleep is important. You should sleep.",
+    ]
+    before, after = float32.score(query, responses), int8.score(query, responses)
+    assert before != after
+    assert np.abs(np.array(before) - np.array(after)).max() < 1.5  # 1.05 at most on 600 texts
+    assert select_best(after) == select_best(before) == 0
