@@ -11,8 +11,9 @@ model (the one an OpenAI-style pool starts from; its MLP reads the embeddings) p
 ``BestRoute.arun`` calls alternate, after a warm-up, and ``bestof5_over_single_wallclock`` is
 the ratio of the medians: what drawing and scoring five responses costs over one. The detail
 also times best-of-5 with a scorer that cannot embed the query during sampling (as before the
-engine overlapped it) and with the demo reward model (silent MLP: no encoder), in the same
-alternation.
+engine overlapped it), with the demo reward model (silent MLP: no encoder) and with the general
+reward model's encoder in int8 (opt-in, :func:`bestroute.quantize.quantize_int8`; its choices
+against float32 are in ``int8_reward.py``), in the same alternation.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ class UnpreparedScorer:
         return list(self.scorer.score_batch(queries, responses))
 
 
+def quantize_int8_scorer(scorer: Any) -> Any:
+    """``scorer`` with its encoder's linear layers in int8 (in place)."""
+    from bestroute.quantize import quantize_int8
+
+    quantize_int8(scorer.encoder)
+    return scorer
+
+
 def responding_backend(responses: Sequence[str], latency_s: float) -> Any:
     """A backend that waits ``latency_s``, then returns ``n`` of ``responses`` (cycled)."""
     from bestroute.backends.function import FunctionBackend
@@ -90,6 +99,7 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
     repeats = 5 if quick else 15
     scorer = load_general_reward_model()
     _, demo_scorer = load_demo_models()
+    int8_scorer = quantize_int8_scorer(load_general_reward_model())
     question, responses, source = load_responses(MAX_N, scorer.encoder.tokenizer)
     backend = responding_backend(responses, latency_s)
     endpoint = OpenAIEndpoint({CHEAP: backend, REFERENCE: backend})
@@ -117,6 +127,9 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
             ),
             "best_of_5_demo_reward": BestRoute(
                 pool, ConstantRouter(arms, [0, 0, 0, 0, 1]), demo_scorer, ThresholdPolicy(0.5)
+            ),
+            "best_of_5_int8_reward": BestRoute(
+                pool, ConstantRouter(arms, [0, 0, 0, 0, 1]), int8_scorer, ThresholdPolicy(0.5)
             ),
             "best_of_5_unprepared": BestRoute(
                 pool,
@@ -173,6 +186,11 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
                 "over_single": statistics.median(seconds["best_of_5_demo_reward"]) / single,
                 "scoring_median_s": scoring["best_of_5_demo_reward"],
                 "reads_embeddings": demo_scorer.reads_embeddings,
+            },
+            "with_int8_reward_model": {
+                "best_of_5_s": statistics.median(seconds["best_of_5_int8_reward"]),
+                "over_single": statistics.median(seconds["best_of_5_int8_reward"]) / single,
+                "scoring_median_s": scoring["best_of_5_int8_reward"],
             },
             "without_query_prepared_during_sampling": {
                 "best_of_5_s": unprepared,

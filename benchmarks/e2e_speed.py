@@ -10,7 +10,9 @@ probabilities the real router gives each query from a table: the same decisions,
 sampling and scoring, and no router compute. Every call of a round has its own question. The
 detail repeats the comparison for the demo router with its lexical view alone (weight 1, the
 kind of router ``bestroute train``'s grid chose in every replay run), which skips the encoder
-(at least 3 rounds: each takes about a second).
+(at least 3 rounds: each takes about a second), and for the demo router with its encoder in int8
+(opt-in, :func:`bestroute.quantize.quantize_int8`; the routing detail of ``run.py`` gives its
+agreement with float32).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from speed_parts import (
 )
 
 from bestroute.demo import CHEAP, REFERENCE, load_threshold
+from bestroute.quantize import quantize_int8
 from langchain_bestroute import ChatBestRoute
 
 
@@ -110,6 +113,9 @@ def measure(calls: int = 500, rounds: int = 1, latency_s: float = 0.05) -> dict[
     assert lexical_router.lexical is not None
     lexical_router.attach_lexical(lexical_router.lexical, 1.0)
     lexical = compare(lexical_router, scorer, queries, max(rounds, 3), latency_s)
+    int8_router, _ = load_demo_models()
+    quantize_int8(int8_router.encoder)
+    int8 = compare(int8_router, scorer, queries, rounds, latency_s)
     return {
         "e2e_qps_concurrent500": demo["real_qps"],
         "e2e_qps_stub_router_concurrent500": demo["stub_qps"],
@@ -123,6 +129,10 @@ def measure(calls: int = 500, rounds: int = 1, latency_s: float = 0.05) -> dict[
             "lexical_view_alone": {
                 "router": "the demo router with lexical_weight 1.0 (its encoder is not run)",
                 **lexical,
+            },
+            "int8_encoder": {
+                "router": "the demo router with its encoder in int8 (quantize_int8, opt-in)",
+                **int8,
             },
             "load_average_before": load_before,
             "load_average_after": load_average(),

@@ -8,7 +8,12 @@ general reward model (the demo one skips its encoder, so int8 cannot change it) 
 first 5 outputs of each, once in float32 and once with its encoder quantized by
 :func:`bestroute.quantize.quantize_int8`. Reported: the median time to score one group of 5 for
 each (interleaved group by group), how many groups get the same best response, and how far the
-rewards move. Nothing here decides a default: int8 stays opt-in.
+rewards move. Each output also carries AlpacaEval's judged preference against GPT-4 Turbo
+(``preference`` - 1: the probability the judge preferred it), so the report also gives the mean
+preference of the response each picks, and their paired difference with a bootstrap interval:
+whether int8's different choices are worse ones. The general reward model was trained on
+AlpacaEval pairs, so these preferences are not an unseen-data quality figure; they compare the two
+encoders on the same footing. Nothing here decides a default: int8 stays opt-in.
 """
 
 from __future__ import annotations
@@ -38,21 +43,30 @@ SOURCES = (
 GROUP = 5
 
 
-def load_groups(limit: int) -> tuple[list[tuple[str, list[str]]], str]:
-    """Up to ``limit`` (instruction, 5 outputs of different models), and where they came from."""
+Group = tuple[str, list[str], list[float]]
+
+
+def load_groups(limit: int) -> tuple[list[Group], str]:
+    """Up to ``limit`` (instruction, 5 outputs of different models, each output's judged
+    preference against GPT-4 Turbo in [0, 1]), and where they came from."""
     for folder in SOURCES:
         files = sorted(folder.glob("*.json.gz")) if folder.is_dir() else []
         if len(files) < GROUP:
             continue
-        outputs: dict[str, list[str]] = {}
+        outputs: dict[str, list[tuple[str, float]]] = {}
         for path in files:
             with gzip.open(path, "rt", encoding="utf-8") as handle:
                 for record in json.load(handle):
-                    text = record.get("output_2") or record.get("output") or ""
-                    if text.strip():
-                        outputs.setdefault(record["instruction"], []).append(text)
-        groups = [(q, texts[:GROUP]) for q, texts in outputs.items() if len(texts) >= GROUP]
-        return groups[:limit], f"{folder} ({len(files)} files)"
+                    text = record.get("output_2") or ""
+                    if text.strip() and record.get("preference") not in (None, ""):
+                        judged = float(record["preference"]) - 1.0
+                        outputs.setdefault(record["instruction"], []).append((text, judged))
+        groups = [
+            (q, [t for t, _ in pairs[:GROUP]], [j for _, j in pairs[:GROUP]])
+            for q, pairs in outputs.items()
+            if len(pairs) >= GROUP
+        ]
+        return groups[:limit], f"{folder.relative_to(REPO_ROOT.parent)} ({len(files)} files)"
     raise SystemExit("no AlpacaEval outputs found (../shared/data or tests/fixtures/data)")
 
 
@@ -62,11 +76,11 @@ def measure(limit: int = 120) -> dict[str, Any]:
     int8 = load_general_reward_model()
     quantize_int8(int8.encoder)
     for scorer in (float32, int8):  # warm-up
-        scorer.score(*groups[0])
+        scorer.score(groups[0][0], groups[0][1])
     load_before = load_average()
     seconds: dict[str, list[float]] = {"float32": [], "int8": []}
     scores: dict[str, list[list[float]]] = {"float32": [], "int8": []}
-    for query, responses in groups:
+    for query, responses, _ in groups:
         for name, scorer in (("float32", float32), ("int8", int8)):
             started = time.perf_counter()
             scores[name].append(scorer.score(query, responses))
@@ -75,6 +89,13 @@ def measure(limit: int = 120) -> dict[str, Any]:
         select_best(a) == select_best(b)
         for a, b in zip(scores["float32"], scores["int8"], strict=True)
     )
+    chosen = {
+        name: np.array(
+            [judged[select_best(s)] for (_, _, judged), s in zip(groups, rows, strict=True)]
+        )
+        for name, rows in scores.items()
+    }
+    paired = chosen["int8"] - chosen["float32"]
     difference = np.abs(np.array(scores["float32"]) - np.array(scores["int8"]))
     spread = np.ptp(np.array(scores["float32"]), axis=1)
     float32_ms = statistics.median(seconds["float32"]) * 1e3
@@ -92,9 +113,24 @@ def measure(limit: int = 120) -> dict[str, Any]:
         "int8_reward_difference_max": float(difference.max()),
         "int8_reward_difference_mean": float(difference.mean()),
         "float32_reward_spread_within_group_median": float(np.median(spread)),
+        "judged_preference_of_choice": {
+            "float32": float(chosen["float32"].mean()),
+            "int8": float(chosen["int8"].mean()),
+            "int8_minus_float32": float(paired.mean()),
+            "int8_minus_float32_95ci": bootstrap_interval(paired),
+            "mean_of_all_outputs": float(np.mean([np.mean(j) for _, _, j in groups])),
+            "best_output_in_group": float(np.mean([max(j) for _, _, j in groups])),
+        },
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
+
+
+def bootstrap_interval(values: np.ndarray, draws: int = 10_000, seed: int = 0) -> list[float]:
+    """A 95% percentile-bootstrap interval of the mean of ``values``."""
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(draws, len(values)), replace=True).mean(axis=1)
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
