@@ -101,7 +101,7 @@ class RewardModel(torch.nn.Module):
         self, query_emb: torch.Tensor, response_emb: torch.Tensor, shape: torch.Tensor
     ) -> torch.Tensor:
         """Rewards ``(B,)`` from embeddings ``(B, dim)`` and raw shape features ``(B, k)``."""
-        scaled = (shape.to(self.device) - self.shape_mean) / self.shape_std
+        scaled = self._scaled_shape(shape)
         x = torch.cat(
             [
                 query_emb,
@@ -113,6 +113,10 @@ class RewardModel(torch.nn.Module):
             dim=-1,
         )
         return (self.shape_linear(scaled) + self.mlp(x)).squeeze(-1)
+
+    def _scaled_shape(self, shape: torch.Tensor) -> torch.Tensor:
+        """Raw shape features standardised as in training, on the model's device."""
+        return (shape.to(self.device) - self.shape_mean) / self.shape_std
 
     def forward(self, queries: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
         """Rewards of parallel ``queries``/``responses`` with gradients (used by fine-tuning)."""
@@ -137,8 +141,7 @@ class RewardModel(torch.nn.Module):
         with evaluating(self):
             shape = torch.from_numpy(shape_feature_matrix(list(responses)))
             if not self.reads_embeddings:
-                scaled = (shape.to(self.device) - self.shape_mean) / self.shape_std
-                rewards = self.shape_linear(scaled).squeeze(-1)
+                rewards = self.shape_linear(self._scaled_shape(shape)).squeeze(-1)
             else:
                 query_emb = self._embedded(queries, batch_size, cached=True)
                 response_emb = self._embedded(responses, batch_size, cached=False)
