@@ -69,14 +69,6 @@ class UnpreparedScorer:
         return list(self.scorer.score_batch(queries, responses))
 
 
-def quantize_int8_scorer(scorer: Any) -> Any:
-    """``scorer`` with its encoder's linear layers in int8 (in place)."""
-    from bestroute.quantize import quantize_int8
-
-    quantize_int8(scorer.encoder)
-    return scorer
-
-
 def responding_backend(responses: Sequence[str], latency_s: float) -> Any:
     """A backend that waits ``latency_s``, then returns ``n`` of ``responses`` (cycled)."""
     from bestroute.backends.function import FunctionBackend
@@ -93,13 +85,15 @@ def measure(quick: bool = True, latency_s: float = 1.0) -> dict[str, Any]:
     from bestroute.engine import BestRoute
     from bestroute.policy import ThresholdPolicy
     from bestroute.pool import Arm, Candidate, Pool
+    from bestroute.quantize import quantize_int8
     from tests.support.openai_endpoint import OpenAIEndpoint
     from tests.support.uvicorn_thread import serve_in_thread
 
     repeats = 5 if quick else 15
     scorer = load_general_reward_model()
     _, demo_scorer = load_demo_models()
-    int8_scorer = quantize_int8_scorer(load_general_reward_model())
+    int8_scorer = load_general_reward_model()
+    quantize_int8(int8_scorer.encoder)
     question, responses, source = load_responses(MAX_N, scorer.encoder.tokenizer)
     backend = responding_backend(responses, latency_s)
     endpoint = OpenAIEndpoint({CHEAP: backend, REFERENCE: backend})

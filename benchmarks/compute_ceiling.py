@@ -14,7 +14,6 @@ caching within one pass) can lift; the report sets it beside what the end-to-end
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import torch
 from machine import machine_summary
-from speed_parts import distinct_queries, load_average
+from speed_parts import distinct_queries, emit_report, load_average
 
 from bestroute.encoder import Encoder
 
@@ -81,11 +80,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     report = measure(args.calls)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", "utf-8")
-    print(text)
+    emit_report(report, args.out)
     return report
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ from speed_parts import (
     FixedLatencyChat,
     TableRouter,
     distinct_queries,
+    emit_report,
     load_average,
     load_demo_models,
 )
@@ -147,11 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     report = measure(args.calls, args.rounds)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    print(text)
+    emit_report(report, args.out)
     return report
 
 

@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from speed_parts import load_average, load_general_reward_model
+from speed_parts import REPO_ROOT, SHARED_DATA, emit_report, load_average, load_general_reward_model
 
 from bestroute.quantize import quantize_int8
 from bestroute.scoring.base import select_best
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (
-    REPO_ROOT.parent / "shared" / "data" / "alpaca_eval",
+    SHARED_DATA / "alpaca_eval",
     REPO_ROOT / "tests" / "fixtures" / "data" / "alpaca_eval",
 )
 GROUP = 5
@@ -142,11 +141,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     report = measure(args.groups)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", "utf-8")
-    print(text)
+    emit_report(report, args.out)
     return report
 
 

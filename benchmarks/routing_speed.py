@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import threading
@@ -33,6 +32,7 @@ import numpy as np
 from speed_parts import (
     bare_encoder_forward,
     distinct_queries,
+    emit_report,
     load_average,
     load_demo_models,
     routing_engine,
@@ -212,11 +212,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     report = measure(args.quick)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    print(text)
+    emit_report(report, args.out)
     return report
 
 

@@ -107,6 +107,16 @@ class TableRouter:
         return np.stack([self.table[query] for query in queries])
 
 
+def emit_report(report: Mapping[str, Any], out: str | Path | None) -> None:
+    """Print ``report`` as JSON and, when ``out`` is given, write it there (folders made)."""
+    text = json.dumps(report, indent=2)
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", "utf-8")
+    print(text)
+
+
 def load_average() -> float | None:
     """The 1-minute load average (None where the platform has none)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
